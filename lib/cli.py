@@ -1,0 +1,169 @@
+"""Command line: `python -m lib.cli --help`.
+
+Same services as the web app, same settings. Exit codes: 0 done, 1 the input or the
+configuration is wrong (one line says why), 2 bad command line (argparse), 3 our own failure
+(logged with its traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from lib import config, db, demo, importers, users
+from lib.normalize import InvalidValue
+
+log = logging.getLogger("lib.cli")
+
+
+class CommandError(Exception):
+    """A failure the user can fix; its message is printed as one line."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except (CommandError, config.SettingsError, InvalidValue) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OperationalError as exc:
+        print(f"error: no se pudo usar la base de datos: {exc.orig}", file=sys.stderr)
+        return 1
+    except Exception:
+        log.exception("unexpected failure")
+        return 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lib.cli", description="Envío masivo de estados de cuenta: administración."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMANDO")
+
+    init = commands.add_parser("init", help="crea o actualiza el esquema de la base de datos")
+    init.set_defaults(handler=_init)
+
+    demo_cmd = commands.add_parser("demo", help="carga los datos de demostración en una base vacía")
+    demo_cmd.add_argument(
+        "--fecha",
+        type=date.fromisoformat,
+        default=None,
+        help="fecha de referencia AAAA-MM-DD para las partidas (por omisión, hoy)",
+    )
+    demo_cmd.set_defaults(handler=_demo)
+
+    users_cmd = commands.add_parser("users", help="usuarios de la aplicación")
+    users_sub = users_cmd.add_subparsers(dest="users_command", required=True, metavar="ACCIÓN")
+    add = users_sub.add_parser("add", help="crea un usuario")
+    add.add_argument("username", help="nombre de usuario (minúsculas)")
+    add.add_argument("--name", required=True, help="nombre completo")
+    add.add_argument("--email", required=True, help="correo: ahí llega el log de cada envío")
+    add.add_argument("--role", required=True, choices=users.ROLES, help="rol")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="lee la contraseña de la entrada estándar en lugar de preguntarla",
+    )
+    add.set_defaults(handler=_users_add)
+
+    import_cmd = commands.add_parser("import", help="importa un archivo .xlsx o .csv")
+    import_sub = import_cmd.add_subparsers(dest="kind", required=True, metavar="TIPO")
+    for kind, spec in importers.KINDS.items():
+        columns = ", ".join(c.title for c in spec.columns)
+        sub = import_sub.add_parser(
+            kind,
+            help=f"importa {spec.label.lower()}",
+            description=f"Columnas: {columns}. {spec.rule}",
+        )
+        sub.add_argument("file", type=Path, metavar="FILE", help="archivo .xlsx o .csv")
+        sub.set_defaults(handler=_import)
+    return parser
+
+
+def _engine() -> Engine:
+    """The configured database at the newest schema; the CLI never loads demo data by itself."""
+    engine = db.create_engine_for(config.load_settings().database_url)
+    db.migrate(engine)
+    return engine
+
+
+def _init(_args: argparse.Namespace) -> int:
+    engine = _engine()
+    print(f"esquema al día (revisión {db.current_revision(engine)}) en {engine.url!r}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    engine = _engine()
+    with db.session_factory(engine)() as session, session.begin():
+        try:
+            data = demo.load(session, args.fecha)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+    print(
+        f"demo cargado: {len(data.companies)} sociedades, {len(data.customers)} clientes, "
+        f"{len(data.open_items)} partidas abiertas, {len(data.recipients)} en catálogo"
+    )
+    return 0
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    password = _read_password(args.password_stdin)
+    engine = _engine()
+    with db.session_factory(engine)() as session, session.begin():
+        user = users.create_user(
+            session,
+            username=args.username,
+            name=args.name,
+            email=args.email,
+            role=args.role,
+            password=password,
+            created_by=_cli_actor(),
+        )
+    print(f"usuario '{user.username}' creado con rol {user.role}")
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise CommandError("sin terminal para preguntar la contraseña; usa --password-stdin")
+    first = getpass.getpass("Contraseña: ")
+    if first != getpass.getpass("Repite la contraseña: "):
+        raise CommandError("las contraseñas no coinciden")
+    return first
+
+
+def _import(args: argparse.Namespace) -> int:
+    try:
+        content = args.file.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"no se pudo leer {args.file}: {exc.strerror}") from None
+    engine = _engine()
+    result = importers.import_file(
+        db.session_factory(engine), args.kind, args.file.name, content, username=_cli_actor()
+    )
+    for error in result.errors:
+        print(error, file=sys.stderr)
+    print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
+    return 0 if result.ok else 1
+
+
+def _cli_actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

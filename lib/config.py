@@ -1,0 +1,170 @@
+"""Settings: one typed object, from `.streamlit/secrets.toml` with environment variables on top.
+
+Built by `load_settings()` on demand (never at import time) so tests and the CLI can feed their
+own file and environment. Every setting has a working embedded default except secrets, which
+have none: the cookie key is generated once and kept under the data folder.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+DEFAULT_DATABASE_URL = "sqlite:///data/envio.db"
+COOKIE_KEY_FILE = "auth_cookie_key"
+MIN_COOKIE_KEY_LENGTH = 32
+
+MAIL_TRANSPORTS = ("outbox", "smtp")
+SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "cambiar", "secret", "xxx"}
+TRUE_WORDS = {"1", "true", "yes", "si", "sí", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """A setting has a value we cannot use; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    mail_transport: str
+    outbox_dir: Path
+    smtp_host: str
+    smtp_port: int
+    smtp_security: str
+    smtp_user: str
+    smtp_password: str
+    mail_from: str
+    mail_rate_per_minute: int
+    auth_cookie_key: str
+    demo_data: bool
+    data_dir: Path
+
+    @property
+    def is_embedded_database(self) -> bool:
+        return self.database_url == DEFAULT_DATABASE_URL
+
+
+def load_settings(
+    secrets_file: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Merge the secrets file and the environment (environment wins) into `Settings`."""
+    raw = _read_secrets(secrets_file or DEFAULT_SECRETS_FILE)
+    raw.update({k: v for k, v in (os.environ if environ is None else environ).items()})
+    data_dir = _path(raw.get("DATA_DIR") or PROJECT_ROOT / "data")
+    database_url = _text(raw, "DATABASE_URL", DEFAULT_DATABASE_URL)
+    return Settings(
+        database_url=database_url,
+        mail_transport=_choice(raw, "MAIL_TRANSPORT", MAIL_TRANSPORTS),
+        outbox_dir=_path(raw.get("OUTBOX_DIR") or data_dir / "outbox"),
+        smtp_host=_text(raw, "SMTP_HOST", "localhost"),
+        smtp_port=_int(raw, "SMTP_PORT", 587, minimum=1),
+        smtp_security=_choice(raw, "SMTP_SECURITY", SMTP_SECURITY_MODES),
+        smtp_user=_text(raw, "SMTP_USER", ""),
+        smtp_password=_text(raw, "SMTP_PASSWORD", ""),
+        mail_from=_text(raw, "MAIL_FROM", "Estados de cuenta <estados.cuenta@localhost>"),
+        mail_rate_per_minute=_int(raw, "MAIL_RATE_PER_MINUTE", 30, minimum=0),
+        auth_cookie_key=_cookie_key(raw.get("AUTH_COOKIE_KEY"), data_dir),
+        demo_data=_bool(raw, "DEMO_DATA", database_url == DEFAULT_DATABASE_URL),
+        data_dir=data_dir,
+    )
+
+
+def _read_secrets(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            document = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: no es un archivo TOML válido ({exc})") from exc
+    # Sections (e.g. Streamlit's [auth]) belong to other readers; settings are top-level keys.
+    return {k: v for k, v in document.items() if not isinstance(v, dict)}
+
+
+def _path(value: str | Path) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _text(raw: Mapping[str, Any], name: str, default: str) -> str:
+    value = raw.get(name)
+    return default if value is None or str(value).strip() == "" else str(value).strip()
+
+
+def _choice(raw: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> str:
+    value = _text(raw, name, choices[0]).lower()
+    if value not in choices:
+        raise SettingsError(f"{name} debe ser uno de {', '.join(choices)}; no '{value}'")
+    return value
+
+
+def _int(raw: Mapping[str, Any], name: str, default: int, *, minimum: int) -> int:
+    value = raw.get(name)
+    if value is None or str(value).strip() == "":
+        return default
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise SettingsError(f"{name} debe ser un número entero; no '{value}'") from None
+    if number < minimum:
+        raise SettingsError(f"{name} debe ser al menos {minimum}; no {number}")
+    return number
+
+
+def _bool(raw: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = raw.get(name)
+    if value is None or str(value).strip() == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise SettingsError(f"{name} debe ser true o false; no '{value}'")
+
+
+def _cookie_key(value: Any, data_dir: Path) -> str:
+    """Use the configured key, or one generated on first use and kept in the data folder."""
+    if value is not None and str(value).strip():
+        key = str(value).strip()
+        if key.lower() in PLACEHOLDER_SECRETS or len(key) < MIN_COOKIE_KEY_LENGTH:
+            raise SettingsError(
+                f"AUTH_COOKIE_KEY debe ser un secreto aleatorio de al menos "
+                f"{MIN_COOKIE_KEY_LENGTH} caracteres; genera uno con "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return key
+    return read_or_create_secret(data_dir / COOKIE_KEY_FILE)
+
+
+def read_or_create_secret(path: Path) -> str:
+    """Return the secret stored in `path`, creating it (owner-only) if it does not exist yet.
+
+    Written to a temporary file and hard-linked into place, so two processes starting at once
+    never see a half-written key and agree on one.
+    """
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secrets.token_urlsafe(32) + "\n")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text(encoding="utf-8").strip()

@@ -1,0 +1,25 @@
+"""es-MX display formats: `$1,234,567.89`, `02/03/2020`. Values stay typed until shown."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+CENT = Decimal("0.01")
+
+
+def money(amount: Decimal) -> str:
+    """Rounded to the cent only here, for display; negative amounts as `-$1,234.56`."""
+    rounded = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    sign = "-" if rounded < 0 else ""
+    return f"{sign}${abs(rounded):,.2f}"
+
+
+def balances(by_currency: Mapping[str, Decimal]) -> str:
+    """`{"MXN": 10, "USD": 5}` → `MXN $10.00 · USD $5.00`; currencies are never added up."""
+    return " · ".join(f"{cur} {money(by_currency[cur])}" for cur in sorted(by_currency))
+
+
+def day(value: date) -> str:
+    return value.strftime("%d/%m/%Y")

@@ -1,0 +1,350 @@
+"""Imports of sociedades, customers and open items from `.xlsx`/`.csv` (Datos page and CLI).
+
+Every row is checked before anything is written: a file with one bad row reports it with its
+row number and leaves the database as it was. Customers and sociedades are upserted; open items
+are a snapshot that replaces the open items of every sociedad present in the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from lib import normalize, tables
+from lib.models import AuditEvent, Company, Customer, OpenItem, utcnow
+
+Parser = Callable[[object], Any]
+Record = dict[str, Any]
+BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class Column:
+    field: str
+    title: str
+    parse: Parser
+    aliases: tuple[str, ...] = ()
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int | None
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"Fila {self.row}" if self.row is not None else "Archivo"
+        return (
+            f"{where}, {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
+        )
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    replaced: int = 0
+    companies: tuple[str, ...] = ()
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        label = KINDS[self.kind].label
+        if not self.ok:
+            return (
+                f"{label}: {len(self.errors)} error(es) en {self.rows} fila(s); "
+                "no se guardó nada. Corrige el archivo y vuelve a cargarlo."
+            )
+        parts = [f"{self.inserted} nuevas", f"{self.updated} actualizadas"]
+        if self.replaced:
+            parts.append(f"{self.replaced} anteriores reemplazadas")
+        where = f" (sociedades: {', '.join(self.companies)})" if self.companies else ""
+        return f"{label}: {self.rows} filas importadas{where}; " + ", ".join(parts) + "."
+
+
+def _text(max_length: int, *, required: bool = False) -> Parser:
+    def parse(value: object) -> str:
+        cleaned = normalize.text(value)
+        if required and not cleaned:
+            raise normalize.InvalidValue("vacío")
+        if len(cleaned) > max_length:
+            raise normalize.InvalidValue(f"más de {max_length} caracteres")
+        return cleaned
+
+    return parse
+
+
+def _optional_day(value: object) -> Any:
+    return normalize.day(value) if normalize.text(value) else None
+
+
+COMPANY_COLUMNS = (
+    Column("code", "Sociedad", normalize.company_code),
+    Column("name", "Nombre", _text(200, required=True), ("nombresociedad", "razonsocial")),
+    Column("tax_id", "RFC", _text(20), required=False),
+    Column("address", "Direccion", _text(1000), ("domicilio",), required=False),
+    Column("currency", "Moneda", normalize.currency, required=False),
+)
+CUSTOMER_COLUMNS = (
+    Column("company_code", "Sociedad", normalize.company_code),
+    Column("customer_no", "NoCliente", normalize.customer_no, ("cliente", "numerocliente")),
+    Column("name", "NombreCliente", _text(200, required=True), ("nombre", "razonsocial")),
+    Column("tax_id", "RFC", _text(20), required=False),
+    Column("address", "Direccion", _text(1000), ("domicilio",), required=False),
+)
+OPEN_ITEM_COLUMNS = (
+    Column("company_code", "Sociedad", normalize.company_code),
+    Column("customer_no", "NoCliente", normalize.customer_no, ("cliente", "numerocliente")),
+    Column("doc_no", "Documento", _text(40, required=True), ("nodocumento", "factura")),
+    Column("doc_type", "Tipo", _text(40, required=True), ("tipodocumento", "clase")),
+    Column("doc_date", "FechaDocumento", normalize.day, ("fecha",)),
+    Column("due_date", "FechaVencimiento", _optional_day, ("vencimiento",)),
+    Column("reference", "Referencia", _text(100)),
+    Column("amount", "Importe", normalize.amount),
+    Column("open_amount", "Saldo", normalize.amount, ("importeabierto",)),
+    Column("currency", "Moneda", normalize.currency),
+)
+
+
+def map_columns(headers: list[str], columns: Iterable[Column]) -> dict[str, int]:
+    """Find each column by its title or an alias, ignoring case, accents, spaces and dots."""
+    positions: dict[str, int] = {}
+    for index, header in enumerate(headers):
+        positions.setdefault(normalize.header_key(header), index)
+    found: dict[str, int] = {}
+    missing: list[str] = []
+    for column in columns:
+        keys = [normalize.header_key(column.title), *column.aliases]
+        index = next((positions[key] for key in keys if key in positions), None)
+        if index is not None:
+            found[column.field] = index
+        elif column.required:
+            missing.append(column.title)
+    if missing:
+        present = ", ".join(h for h in headers if h) or "ninguna"
+        raise tables.TableError(
+            f"Faltan las columnas {', '.join(missing)}. Columnas encontradas: {present}"
+        )
+    return found
+
+
+def parse_rows(
+    table: tables.Table, columns: tuple[Column, ...]
+) -> tuple[list[tuple[int, Record]], list[RowError]]:
+    """Turn each row into typed values; each bad cell becomes a `RowError` naming row and column."""
+    positions = map_columns(table.headers, columns)
+    records: list[tuple[int, Record]] = []
+    errors: list[RowError] = []
+    for number, cells in table.rows:
+        record: Record = {}
+        row_ok = True
+        for column in columns:
+            if column.field not in positions:
+                continue
+            index = positions[column.field]
+            cell = cells[index] if index < len(cells) else None
+            try:
+                record[column.field] = column.parse(cell)
+            except normalize.InvalidValue as exc:
+                errors.append(RowError(number, table.headers[index] or column.title, str(exc)))
+                row_ok = False
+        if row_ok:
+            records.append((number, record))
+    return records, errors
+
+
+def _duplicates(
+    records: list[tuple[int, Record]], key: Callable[[Record], tuple]
+) -> list[RowError]:
+    first_seen: dict[tuple, int] = {}
+    errors = []
+    for number, record in records:
+        k = key(record)
+        if k in first_seen:
+            errors.append(RowError(number, "", f"repetida (igual que la fila {first_seen[k]})"))
+        else:
+            first_seen[k] = number
+    return errors
+
+
+def _unknown_keys(
+    session: Session, records: list[tuple[int, Record]], *, customers: bool
+) -> list[RowError]:
+    """Rows whose sociedad (and, for open items, customer) is not in the database."""
+    known = set(session.scalars(select(Company.code)))
+    existing = _existing_customers(session, known) if customers else set()
+    errors = []
+    for number, r in records:
+        company, customer = r["company_code"], r["customer_no"]
+        if company not in known:
+            errors.append(
+                RowError(number, "Sociedad", f"la sociedad {company} no existe; impórtala primero")
+            )
+        elif customers and (company, customer) not in existing:
+            errors.append(
+                RowError(
+                    number,
+                    "NoCliente",
+                    f"el cliente {customer} no está dado de alta en la sociedad {company}",
+                )
+            )
+    return errors
+
+
+def _existing_customers(session: Session, company_codes: set[str]) -> set[tuple[str, str]]:
+    rows = session.execute(
+        select(Customer.company_code, Customer.customer_no).where(
+            Customer.company_code.in_(company_codes)
+        )
+    )
+    return {(c, n) for c, n in rows}
+
+
+def import_companies(session: Session, table: tables.Table) -> ImportResult:
+    records, errors = parse_rows(table, COMPANY_COLUMNS)
+    errors += _duplicates(records, lambda r: (r["code"],))
+    result = ImportResult("companies", rows=len(table.rows), errors=errors)
+    if errors:
+        return result
+    existing = set(session.scalars(select(Company.code)))
+    new = [r for _, r in records if r["code"] not in existing]
+    changed = [r for _, r in records if r["code"] in existing]
+    for record in new:
+        record.setdefault("currency", "MXN")
+    _insert(session, Company, new)
+    if changed:
+        session.execute(update(Company), changed)
+    result.inserted, result.updated = len(new), len(changed)
+    result.companies = tuple(sorted(r["code"] for _, r in records))
+    return result
+
+
+def import_customers(session: Session, table: tables.Table) -> ImportResult:
+    records, errors = parse_rows(table, CUSTOMER_COLUMNS)
+    errors += _duplicates(records, lambda r: (r["company_code"], r["customer_no"]))
+    errors += _unknown_keys(session, records, customers=False)
+    result = ImportResult("customers", rows=len(table.rows), errors=sorted(errors, key=_order))
+    if errors:
+        return result
+    codes = {r["company_code"] for _, r in records}
+    existing = _existing_customers(session, codes)
+    now = utcnow()
+    new, changed = [], []
+    for _, record in records:
+        record["updated_at"] = now
+        key = (record["company_code"], record["customer_no"])
+        (changed if key in existing else new).append(record)
+    _insert(session, Customer, new)
+    for start in range(0, len(changed), BATCH):
+        session.execute(update(Customer), changed[start : start + BATCH])
+    result.inserted, result.updated = len(new), len(changed)
+    result.companies = tuple(sorted(codes))
+    return result
+
+
+def import_open_items(session: Session, table: tables.Table) -> ImportResult:
+    records, errors = parse_rows(table, OPEN_ITEM_COLUMNS)
+    errors += _unknown_keys(session, records, customers=True)
+    result = ImportResult("open-items", rows=len(table.rows), errors=sorted(errors, key=_order))
+    if errors:
+        return result
+    codes = {r["company_code"] for _, r in records}
+    for _, record in records:
+        record["due_date"] = record["due_date"] or record["doc_date"]
+        record.setdefault("reference", "")
+    replaced = session.execute(delete(OpenItem).where(OpenItem.company_code.in_(codes)))
+    _insert(session, OpenItem, [r for _, r in records])
+    result.inserted, result.replaced = len(records), replaced.rowcount
+    result.companies = tuple(sorted(codes))
+    return result
+
+
+def _order(error: RowError) -> tuple[int, str]:
+    return (error.row or 0, error.column)
+
+
+def _insert(session: Session, model: type, records: list[Record]) -> None:
+    for start in range(0, len(records), BATCH):
+        session.execute(insert(model), records[start : start + BATCH])
+
+
+@dataclass(frozen=True)
+class Kind:
+    label: str
+    columns: tuple[Column, ...]
+    run: Callable[[Session, tables.Table], ImportResult]
+    rule: str
+
+    def template(self) -> bytes:
+        """An empty `.xlsx` with the expected column titles, for users to fill in."""
+        return tables.write_xlsx([c.title for c in self.columns], [], sheet=self.label)
+
+
+KINDS: dict[str, Kind] = {
+    "companies": Kind(
+        "Sociedades",
+        COMPANY_COLUMNS,
+        import_companies,
+        "Las sociedades nuevas se agregan y las existentes se actualizan.",
+    ),
+    "customers": Kind(
+        "Clientes",
+        CUSTOMER_COLUMNS,
+        import_customers,
+        "Los clientes nuevos se agregan y los existentes se actualizan; la sociedad debe existir.",
+    ),
+    "open-items": Kind(
+        "Partidas abiertas",
+        OPEN_ITEM_COLUMNS,
+        import_open_items,
+        "Es una foto completa: reemplaza todas las partidas abiertas de cada sociedad "
+        "que aparece en el archivo. Los clientes deben existir.",
+    ),
+}
+
+
+def import_file(
+    sessions: sessionmaker[Session], kind: str, filename: str, content: bytes, *, username: str
+) -> ImportResult:
+    """Read, check and apply one file in one transaction, and leave an audit entry."""
+    try:
+        table = tables.read_table(filename, content)
+    except tables.TableError as exc:
+        return ImportResult(kind, errors=[RowError(None, "", str(exc))])
+    with sessions() as session, session.begin():
+        try:
+            result = KINDS[kind].run(session, table)
+        except tables.TableError as exc:
+            return ImportResult(kind, rows=len(table.rows), errors=[RowError(None, "", str(exc))])
+        if result.ok:
+            session.add(_audit(result, filename, username))
+    return result
+
+
+def _audit(result: ImportResult, filename: str, username: str) -> AuditEvent:
+    details = {
+        "file": filename,
+        "rows": result.rows,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "replaced": result.replaced,
+        "companies": list(result.companies),
+    }
+    return AuditEvent(
+        username=username,
+        action="import",
+        entity=result.kind,
+        entity_key=",".join(result.companies)[:100],
+        details=json.dumps(details, ensure_ascii=False),
+    )

@@ -1,0 +1,236 @@
+"""Database tables as SQLAlchemy 2.0 typed models.
+
+Money is stored as integer cents (exact on SQLite and PostgreSQL alike, and summed exactly in
+SQL); timestamps are stored as naive UTC and handed back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+CENT = Decimal("0.01")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Money(TypeDecorator[Decimal]):
+    """A `Decimal` amount with two decimals, kept as integer cents."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: object) -> int | None:
+        if value is None:
+            return None
+        cents = Decimal(value) / CENT
+        if cents != cents.to_integral_value():
+            raise ValueError(f"amount {value} has more than two decimals")
+        return int(cents)
+
+    def process_result_value(self, value: int | None, dialect: object) -> Decimal | None:
+        return None if value is None else (Decimal(int(value)) * CENT)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite has no time zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use datetime.now(UTC)")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Company(Base):
+    """A sociedad: legal entity, keyed by its SAP company code."""
+
+    __tablename__ = "companies"
+
+    code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tax_id: Mapped[str] = mapped_column(String(20), default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    currency: Mapped[str] = mapped_column(String(3), default="MXN")
+    email_subject_template: Mapped[str | None] = mapped_column(Text)
+    email_body_template: Mapped[str | None] = mapped_column(Text)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    company_code: Mapped[str] = mapped_column(
+        ForeignKey("companies.code", ondelete="CASCADE"), primary_key=True
+    )
+    customer_no: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tax_id: Mapped[str] = mapped_column(String(20), default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OpenItem(Base):
+    """An open item (partida abierta) of a customer: invoice, credit note or payment."""
+
+    __tablename__ = "open_items"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["company_code", "customer_no"],
+            ["customers.company_code", "customers.customer_no"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_open_items_customer", "company_code", "customer_no"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_code: Mapped[str] = mapped_column(String(10))
+    customer_no: Mapped[str] = mapped_column(String(20))
+    doc_no: Mapped[str] = mapped_column(String(40))
+    doc_type: Mapped[str] = mapped_column(String(40))
+    doc_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    reference: Mapped[str] = mapped_column(String(100), default="")
+    amount: Mapped[Decimal] = mapped_column(Money)
+    open_amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class Recipient(Base):
+    """A catalog entry: this customer gets its statement at these `;`-separated addresses."""
+
+    __tablename__ = "recipients"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["company_code", "customer_no"],
+            ["customers.company_code", "customers.customer_no"],
+            ondelete="CASCADE",
+        ),
+        UniqueConstraint("company_code", "customer_no", name="uq_recipients_customer"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_code: Mapped[str] = mapped_column(String(10))
+    customer_no: Mapped[str] = mapped_column(String(20))
+    emails: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(80))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SendRun(Base):
+    """One bulk send (envío masivo): who asked, for what, and how it is going."""
+
+    __tablename__ = "send_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_by: Mapped[str] = mapped_column(String(80))
+    notify_email: Mapped[str] = mapped_column(String(254))
+    company_code: Mapped[str | None] = mapped_column(String(10))
+    customer_filter: Mapped[str | None] = mapped_column(String(200))
+    cutoff_date: Mapped[date] = mapped_column(Date)
+    skip_zero_balance: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    log_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SendItem(Base):
+    """One customer of a send run; its status moves pending → sending → sent/failed/uncertain."""
+
+    __tablename__ = "send_items"
+    __table_args__ = (
+        UniqueConstraint("run_id", "company_code", "customer_no", name="uq_send_items_customer"),
+        Index("ix_send_items_run_status", "run_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("send_runs.id", ondelete="CASCADE"))
+    company_code: Mapped[str] = mapped_column(String(10))
+    customer_no: Mapped[str] = mapped_column(String(20))
+    customer_name: Mapped[str] = mapped_column(String(200))
+    emails: Mapped[str] = mapped_column(Text, default="")
+    attachment_name: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[str | None] = mapped_column(String(250))
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditEvent(Base):
+    """Who changed what and when (catalog, users, imports), kept for later questions."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(40))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_key: Mapped[str] = mapped_column(String(100), default="")
+    details: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,115 @@
+"""Read an uploaded `.xlsx` or `.csv` into a header and numbered rows.
+
+Row numbers are the ones the user sees in Excel (the header is row 1 when it is the first
+line), so an error can say "fila 7" and the user finds it. Blank rows are dropped here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import openpyxl
+import openpyxl.styles
+
+from lib import normalize
+
+CSV_ENCODINGS = ("utf-8-sig", "cp1252")
+CSV_DELIMITERS = ",;\t|"
+MAX_ROWS = 200_000
+
+
+class TableError(ValueError):
+    """The file as a whole cannot be read; the message says why, in Spanish."""
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    rows: list[tuple[int, list[object]]]
+
+
+def read_path(path: Path) -> Table:
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise TableError(f"No se pudo abrir {path}: {exc.strerror}") from exc
+    return read_table(path.name, content)
+
+
+def read_table(filename: str, content: bytes) -> Table:
+    suffix = Path(filename).suffix.lower()
+    if suffix == ".xlsx":
+        lines = _xlsx_lines(content)
+    elif suffix in (".csv", ".txt"):
+        lines = _csv_lines(content)
+    elif suffix == ".xls":
+        raise TableError("El formato .xls (Excel 97-2003) no se puede leer; guárdalo como .xlsx")
+    else:
+        raise TableError(f"Tipo de archivo no soportado: '{suffix or filename}'; usa .xlsx o .csv")
+    return _to_table(lines)
+
+
+def write_xlsx(headers: list[str], rows: list[list[object]], *, sheet: str = "Hoja1") -> bytes:
+    """A one-sheet workbook with a bold header row, as bytes for a download or a file."""
+    workbook = openpyxl.Workbook()
+    worksheet = workbook.active
+    worksheet.title = sheet
+    worksheet.append(headers)
+    for cell in worksheet[1]:
+        cell.font = openpyxl.styles.Font(bold=True)
+    for row in rows:
+        worksheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _xlsx_lines(content: bytes) -> list[list[object]]:
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise TableError(f"El archivo no es un Excel .xlsx válido ({exc})") from exc
+    try:
+        sheet = workbook.worksheets[0]
+        return [list(row) for row in sheet.iter_rows(values_only=True)]
+    finally:
+        workbook.close()
+
+
+def _csv_lines(content: bytes) -> list[list[object]]:
+    text = _decode(content)
+    sample = text[:8192]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, CSV_DELIMITERS)
+    except csv.Error:
+        dialect = csv.excel
+    return [list(row) for row in csv.reader(io.StringIO(text), dialect)]
+
+
+def _decode(content: bytes) -> str:
+    """Excel on Windows saves CSV as cp1252 unless told UTF-8; accept both."""
+    for encoding in CSV_ENCODINGS:
+        try:
+            return content.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise TableError("No se pudo leer el texto del CSV; guárdalo como 'CSV UTF-8'")
+
+
+def _to_table(lines: list[list[object]]) -> Table:
+    numbered = [
+        (number, cells)
+        for number, cells in enumerate(lines, start=1)
+        if any(normalize.text(cell) for cell in cells)
+    ]
+    if not numbered:
+        raise TableError("El archivo está vacío")
+    if len(numbered) - 1 > MAX_ROWS:
+        raise TableError(f"El archivo tiene más de {MAX_ROWS:,} filas; divídelo en partes")
+    _, header_cells = numbered[0]
+    headers = [normalize.text(cell) for cell in header_cells]
+    return Table(headers=headers, rows=numbered[1:])

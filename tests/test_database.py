@@ -1,0 +1,168 @@
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.orm import Session, sessionmaker
+
+from lib import db
+from lib.models import Base, Company, Customer, OpenItem, Recipient, User
+
+
+def head_revision(engine: Engine) -> str:
+    return ScriptDirectory.from_config(db.alembic_config(engine)).get_current_head()
+
+
+def test_migrations_create_the_schema_the_models_describe(engine: Engine) -> None:
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+    assert db.current_revision(engine) == head_revision(engine)
+
+
+def test_migrating_twice_changes_nothing(engine: Engine) -> None:
+    before = sorted(sa.inspect(engine).get_table_names())
+    db.migrate(engine)
+    assert sorted(sa.inspect(engine).get_table_names()) == before
+    assert {
+        "companies",
+        "customers",
+        "open_items",
+        "recipients",
+        "send_runs",
+        "send_items",
+        "users",
+        "audit_events",
+    } <= set(before)
+
+
+def test_an_empty_database_has_no_revision_until_migrated(database_url: str) -> None:
+    fresh = db.create_engine_for(database_url)
+    assert db.current_revision(fresh) is None
+    db.migrate(fresh)
+    assert db.current_revision(fresh) == head_revision(fresh)
+    fresh.dispose()
+
+
+def add_customer(session: Session, code: str = "SM02", number: str = "1006210") -> None:
+    session.add(Company(code=code, name="Soluciones Hidráulicas", tax_id="", address=""))
+    session.add(Customer(company_code=code, customer_no=number, name="PEÑA & HIJOS <SA>"))
+    session.flush()
+
+
+def test_money_round_trips_exactly(sessions: sessionmaker[Session]) -> None:
+    amounts = [Decimal("1234567890123.45"), Decimal("-0.01"), Decimal("0.10"), Decimal("99.99")]
+    with sessions() as session, session.begin():
+        add_customer(session)
+        for index, amount in enumerate(amounts):
+            session.add(
+                OpenItem(
+                    company_code="SM02",
+                    customer_no="1006210",
+                    doc_no=str(index),
+                    doc_type="Factura",
+                    doc_date=date(2020, 3, 2),
+                    due_date=date(2020, 4, 1),
+                    reference="",
+                    amount=amount,
+                    open_amount=amount,
+                    currency="MXN",
+                )
+            )
+    with sessions() as session:
+        stored = list(session.scalars(sa.select(OpenItem.amount).order_by(OpenItem.doc_no)))
+        total = session.scalar(sa.select(sa.func.sum(OpenItem.open_amount)))
+    assert stored == amounts
+    assert all(isinstance(value, Decimal) for value in stored)
+    assert total == sum(amounts)
+
+
+def test_money_with_fractions_of_a_cent_is_refused(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        add_customer(session)
+        session.add(
+            OpenItem(
+                company_code="SM02",
+                customer_no="1006210",
+                doc_no="1",
+                doc_type="Factura",
+                doc_date=date(2020, 3, 2),
+                due_date=date(2020, 3, 2),
+                amount=Decimal("1.005"),
+                open_amount=Decimal("1.005"),
+                currency="MXN",
+            )
+        )
+        with pytest.raises(StatementError, match="more than two decimals"):
+            session.flush()
+
+
+def test_timestamps_come_back_in_utc(sessions: sessionmaker[Session]) -> None:
+    mexico_city = timezone(timedelta(hours=-6))
+    moment = datetime(2020, 3, 2, 9, 30, tzinfo=mexico_city)
+    with sessions() as session, session.begin():
+        session.add(
+            User(
+                username="ana",
+                name="Ana",
+                email="ana@empresa.example",
+                password_hash="x",
+                role="analista",
+                last_login_at=moment,
+            )
+        )
+    with sessions() as session:
+        stored = session.scalar(sa.select(User.last_login_at))
+    assert stored == moment
+    assert stored.tzinfo == UTC
+
+
+def test_foreign_keys_are_enforced(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        session.add(
+            Recipient(
+                company_code="XX01",
+                customer_no="1",
+                emails="a@b.mx",
+                created_by="t",
+                updated_by="t",
+            )
+        )
+        with pytest.raises(IntegrityError):
+            session.flush()
+
+
+def test_one_catalog_entry_per_customer(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        add_customer(session)
+        for emails in ("a@b.mx", "c@d.mx"):
+            session.add(
+                Recipient(
+                    company_code="SM02",
+                    customer_no="1006210",
+                    emails=emails,
+                    created_by="t",
+                    updated_by="t",
+                )
+            )
+        with pytest.raises(IntegrityError):
+            session.flush()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
+    engine = db.create_engine_for(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
+
+
+def test_relative_sqlite_path_is_taken_from_the_project_root() -> None:
+    engine = db.create_engine_for("sqlite:///data/envio.db")
+    assert engine.url.database == str(db.PROJECT_ROOT / "data" / "envio.db")
+    engine.dispose()

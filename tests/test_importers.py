@@ -1,0 +1,259 @@
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from lib import importers, tables
+from lib.models import AuditEvent, Company, Customer, OpenItem
+
+CUSTOMER_HEADERS = ["Sociedad", "No. Cliente", "Nombre Cliente", "RFC", "Dirección"]
+ITEM_HEADERS = [
+    "Sociedad",
+    "NoCliente",
+    "Documento",
+    "Tipo",
+    "FechaDocumento",
+    "FechaVencimiento",
+    "Referencia",
+    "Importe",
+    "Saldo",
+    "Moneda",
+]
+
+
+def xlsx(headers: list[str], rows: list[list[object]]) -> bytes:
+    return tables.write_xlsx(headers, rows)
+
+
+def run(sessions: sessionmaker[Session], kind: str, name: str, content: bytes):
+    return importers.import_file(sessions, kind, name, content, username="tester")
+
+
+@pytest.fixture
+def companies(sessions: sessionmaker[Session]) -> None:
+    content = xlsx(
+        ["Sociedad", "Nombre", "RFC", "Direccion", "Moneda"],
+        [
+            ["sm02", "Soluciones del Bajío", "SHB950612AB3", "Querétaro", "mxn"],
+            ["SU01", "Aqua USA", "", "Houston", "USD"],
+        ],
+    )
+    assert run(sessions, "companies", "sociedades.xlsx", content).ok
+
+
+@pytest.fixture
+def customers(sessions: sessionmaker[Session], companies: None) -> None:
+    content = xlsx(
+        CUSTOMER_HEADERS,
+        [
+            ["SM02", "0001006210", "PEÑA & HIJOS SA DE CV", "PEH800101AB1", "Centro"],
+            ["SM02", 1004273.0, "FELIPE BARRERA MALDONADO", "", ""],
+            ["SU01", "3000001", "LONE STAR PLUMBING INC", "", "Houston"],
+        ],
+    )
+    assert run(sessions, "customers", "clientes.xlsx", content).ok
+
+
+def count(sessions: sessionmaker[Session], model: type) -> int:
+    with sessions() as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def test_companies_are_added_then_updated(sessions: sessionmaker[Session], companies: None) -> None:
+    result = run(sessions, "companies", "s.csv", b"Sociedad,Nombre\nSM02,Nuevo nombre\nSM09,Otra\n")
+    assert (result.inserted, result.updated) == (1, 1)
+    with sessions() as session:
+        sm02 = session.get(Company, "SM02")
+        sm09 = session.get(Company, "SM09")
+    assert sm02.name == "Nuevo nombre"
+    assert sm02.currency == "MXN"
+    assert sm09.currency == "MXN"
+
+
+def test_customers_are_normalised_and_upserted(
+    sessions: sessionmaker[Session], customers: None
+) -> None:
+    content = xlsx(
+        CUSTOMER_HEADERS,
+        [
+            ["sm02 ", "1006210.0", "PEÑA & HIJOS SA DE CV", "", "Norte"],
+            ["SM02", "1000001", "NUEVO CLIENTE", "", ""],
+        ],
+    )
+    result = run(sessions, "customers", "clientes.xlsx", content)
+    assert result.ok
+    assert (result.rows, result.inserted, result.updated) == (2, 1, 1)
+    assert "2 filas importadas" in result.summary()
+    with sessions() as session:
+        updated = session.get(Customer, ("SM02", "1006210"))
+    assert updated.address == "Norte"
+    assert updated.name == "PEÑA & HIJOS SA DE CV"
+    assert count(sessions, Customer) == 4
+
+
+def test_customer_file_without_optional_columns_keeps_them(
+    sessions: sessionmaker[Session], customers: None
+) -> None:
+    content = xlsx(["Sociedad", "NoCliente", "NombreCliente"], [["SM02", "1006210", "PEÑA SA"]])
+    assert run(sessions, "customers", "c.xlsx", content).ok
+    with sessions() as session:
+        customer = session.get(Customer, ("SM02", "1006210"))
+    assert (customer.name, customer.tax_id, customer.address) == (
+        "PEÑA SA",
+        "PEH800101AB1",
+        "Centro",
+    )
+
+
+def test_bad_customer_rows_are_reported_and_nothing_is_saved(
+    sessions: sessionmaker[Session], companies: None
+) -> None:
+    content = xlsx(
+        CUSTOMER_HEADERS,
+        [
+            ["SM02", "1000001", "BUENO SA", "", ""],
+            ["SM02", "", "SIN NUMERO", "", ""],
+            ["SM02", "1000002", "", "", ""],
+            ["XX99", "1000003", "SOCIEDAD RARA", "", ""],
+            [],
+            ["SM02", "0001000001", "REPETIDO", "", ""],
+        ],
+    )
+    result = run(sessions, "customers", "clientes.xlsx", content)
+    assert not result.ok
+    assert [str(e) for e in result.errors] == [
+        "Fila 3, No. Cliente: No. Cliente vacío",
+        "Fila 4, Nombre Cliente: vacío",
+        "Fila 5, Sociedad: la sociedad XX99 no existe; impórtala primero",
+        "Fila 7: repetida (igual que la fila 2)",
+    ]
+    assert "no se guardó nada" in result.summary()
+    assert count(sessions, Customer) == 0
+    assert count(sessions, AuditEvent) == 1  # only the sociedades fixture's import
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "c.xlsx",
+            xlsx(["Sociedad", "Cliente"], [["SM02", "1"]]),
+            "Faltan las columnas NombreCliente",
+        ),
+        ("c.xls", b"whatever", "Excel 97-2003"),
+        ("c.pdf", b"%PDF", "no soportado"),
+        ("c.xlsx", b"not a zip", "no es un Excel .xlsx válido"),
+        ("c.csv", b"\n\n", "está vacío"),
+    ],
+)
+def test_unreadable_files_say_why(
+    sessions: sessionmaker[Session], companies: None, name: str, content: bytes, message: str
+) -> None:
+    result = run(sessions, "customers", name, content)
+    assert len(result.errors) == 1
+    assert result.errors[0].row is None
+    assert message in str(result.errors[0])
+    assert count(sessions, Customer) == 0
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_csv_from_excel_in_cp1252_with_any_delimiter(
+    sessions: sessionmaker[Session], companies: None, delimiter: str
+) -> None:
+    lines = ["Sociedad", "NoCliente", "NombreCliente"], ["SM02", "0001006210", "MUÑOZ & CÍA"]
+    content = "\r\n".join(delimiter.join(line) for line in lines).encode("cp1252")
+    assert run(sessions, "customers", "c.csv", content).ok
+    with sessions() as session:
+        assert session.get(Customer, ("SM02", "1006210")).name == "MUÑOZ & CÍA"
+
+
+def item(customer: str = "1006210", **changes: object) -> list[object]:
+    row = {
+        "Sociedad": "SM02",
+        "NoCliente": customer,
+        "Documento": "9000000001",
+        "Tipo": "Factura",
+        "FechaDocumento": datetime(2020, 3, 2),
+        "FechaVencimiento": "01/04/2020",
+        "Referencia": "A-1",
+        "Importe": 1160.5,
+        "Saldo": "1,160.50",
+        "Moneda": "MXN",
+    }
+    row.update(changes)
+    return [row[h] for h in ITEM_HEADERS]
+
+
+def test_open_items_are_typed_and_replace_only_their_sociedades(
+    sessions: sessionmaker[Session], customers: None
+) -> None:
+    first = xlsx(ITEM_HEADERS, [item(), item(Sociedad="SU01", NoCliente="3000001", Moneda="USD")])
+    assert run(sessions, "open-items", "p.xlsx", first).ok
+    second = xlsx(
+        ITEM_HEADERS,
+        [
+            item("1004273", Documento="9000000002", Saldo="500.00-", FechaVencimiento=""),
+            item(Documento="1700000001", Tipo="Nota de crédito", Importe=-100, Saldo=-100),
+        ],
+    )
+    result = run(sessions, "open-items", "p.xlsx", second)
+    assert (result.inserted, result.replaced, result.companies) == (2, 1, ("SM02",))
+    with sessions() as session:
+        rows = session.scalars(sa.select(OpenItem).order_by(OpenItem.company_code, OpenItem.doc_no))
+        stored = [(i.company_code, i.doc_no, i.open_amount, i.doc_date, i.due_date) for i in rows]
+    assert stored == [
+        ("SM02", "1700000001", Decimal("-100.00"), date(2020, 3, 2), date(2020, 4, 1)),
+        ("SM02", "9000000002", Decimal("-500.00"), date(2020, 3, 2), date(2020, 3, 2)),
+        ("SU01", "9000000001", Decimal("1160.50"), date(2020, 3, 2), date(2020, 4, 1)),
+    ]
+
+
+def test_bad_open_items_leave_the_previous_snapshot(
+    sessions: sessionmaker[Session], customers: None
+) -> None:
+    assert run(sessions, "open-items", "p.xlsx", xlsx(ITEM_HEADERS, [item()])).ok
+    bad = xlsx(
+        ITEM_HEADERS,
+        [
+            item("1004273"),
+            item("7777777"),
+            item(FechaDocumento="31/02/2020"),
+            item(Importe="mil"),
+            item(Moneda="pesos"),
+        ],
+    )
+    result = run(sessions, "open-items", "p.xlsx", bad)
+    assert [str(e) for e in result.errors] == [
+        "Fila 3, NoCliente: el cliente 7777777 no está dado de alta en la sociedad SM02",
+        "Fila 4, FechaDocumento: fecha no válida: '31/02/2020' (usa dd/mm/aaaa)",
+        "Fila 5, Importe: importe no válido: 'mil'",
+        "Fila 6, Moneda: moneda no válida: 'PESOS' (usa un código de 3 letras como MXN)",
+    ]
+    with sessions() as session:
+        assert list(session.scalars(sa.select(OpenItem.customer_no))) == ["1006210"]
+
+
+def test_successful_import_is_audited(sessions: sessionmaker[Session], customers: None) -> None:
+    with sessions() as session:
+        event = session.scalars(sa.select(AuditEvent).where(AuditEvent.entity == "customers")).one()
+    assert (event.username, event.action, event.entity_key) == ("tester", "import", "SM02,SU01")
+    assert '"file": "clientes.xlsx"' in event.details
+
+
+def test_templates_have_the_expected_columns() -> None:
+    table = tables.read_table("plantilla.xlsx", importers.KINDS["open-items"].template())
+    assert table.headers == [
+        "Sociedad",
+        "NoCliente",
+        "Documento",
+        "Tipo",
+        "FechaDocumento",
+        "FechaVencimiento",
+        "Referencia",
+        "Importe",
+        "Saldo",
+        "Moneda",
+    ]
+    assert table.rows == []

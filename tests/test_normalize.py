@@ -1,0 +1,143 @@
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from lib import emails, normalize
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1006210", "1006210"),
+        ("0001006210", "1006210"),
+        ("1006210.0", "1006210"),
+        (" 1006210 ", "1006210"),
+        (1006210, "1006210"),
+        (1006210.0, "1006210"),
+        ("c-1000", "C-1000"),
+    ],
+)
+def test_customer_numbers_pasted_differently_are_one_customer(value: object, expected: str) -> None:
+    assert normalize.customer_no(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "No. Cliente vacío"),
+        (None, "No. Cliente vacío"),
+        ("0000", "no puede ser cero"),
+        ("1006210.5", "no válido"),
+        ("1.00621E+06", "notación científica"),
+        ("10 06", "no válido"),
+    ],
+)
+def test_bad_customer_numbers_say_why(value: object, message: str) -> None:
+    with pytest.raises(normalize.InvalidValue, match=message):
+        normalize.customer_no(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("sm02 ", "SM02"), (" SM02", "SM02"), (1000, "1000"), ("1000.0", "1000")],
+)
+def test_company_codes_are_upper_case_and_trimmed(value: object, expected: str) -> None:
+    assert normalize.company_code(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "SM 02", "SOCIEDAD-LARGA", "sm#2"])
+def test_bad_company_codes_are_refused(value: str) -> None:
+    with pytest.raises(normalize.InvalidValue, match="Sociedad"):
+        normalize.company_code(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1,234.56", Decimal("1234.56")),
+        ("$1,234,567.89", Decimal("1234567.89")),
+        ("(1,234.56)", Decimal("-1234.56")),
+        ("1234.56-", Decimal("-1234.56")),
+        ("-0.5", Decimal("-0.50")),
+        (1234.56, Decimal("1234.56")),
+        (0.1 + 0.2, None),
+        (100, Decimal("100.00")),
+        (Decimal("7.1"), Decimal("7.10")),
+    ],
+)
+def test_amounts_become_exact_decimals(value: object, expected: Decimal | None) -> None:
+    if expected is None:
+        with pytest.raises(normalize.InvalidValue, match="más de dos decimales"):
+            normalize.amount(value)
+    else:
+        assert normalize.amount(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "abc", "1.2.3", "nan", "inf", True])
+def test_bad_amounts_are_refused(value: object) -> None:
+    with pytest.raises(normalize.InvalidValue):
+        normalize.amount(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("02/03/2020", date(2020, 3, 2)),
+        ("2/3/2020", date(2020, 3, 2)),
+        ("02.03.2020", date(2020, 3, 2)),
+        ("2020-03-02", date(2020, 3, 2)),
+        ("20200302", date(2020, 3, 2)),
+        ("2020-03-02 00:00:00", date(2020, 3, 2)),
+        (datetime(2020, 3, 2, 13, 5), date(2020, 3, 2)),
+        (date(2020, 3, 2), date(2020, 3, 2)),
+    ],
+)
+def test_dates_are_read_day_first(value: object, expected: date) -> None:
+    assert normalize.day(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "31/02/2020", "03-2020", "mañana"])
+def test_bad_dates_are_refused(value: str) -> None:
+    with pytest.raises(normalize.InvalidValue, match="fecha"):
+        normalize.day(value)
+
+
+@pytest.mark.parametrize(
+    ("header", "key"),
+    [
+        ("No. Cliente", "nocliente"),
+        ("NOCLIENTE", "nocliente"),
+        ("Dirección", "direccion"),
+        (" Fecha_Vencimiento ", "fechavencimiento"),
+        ("Año", "ano"),
+    ],
+)
+def test_headers_match_ignoring_case_accents_and_punctuation(header: str, key: str) -> None:
+    assert normalize.header_key(header) == key
+
+
+def test_text_cleans_line_breaks_and_spaces() -> None:
+    assert normalize.text("  PEÑA &\n HIJOS  ") == "PEÑA & HIJOS"
+    assert normalize.text(None) == ""
+    assert normalize.text(12.0) == "12"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Cobranza@Cliente.COM.MX", "Cobranza@cliente.com.mx"),
+        (" pagos@empresa.example ", "pagos@empresa.example"),
+        ("a.b+c@sub-dominio.mx", "a.b+c@sub-dominio.mx"),
+    ],
+)
+def test_email_addresses_are_normalised(value: str, expected: str) -> None:
+    assert emails.address(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["", "sin-arroba", "a@b", "a@@b.mx", "a b@c.mx", "a@dominio..mx", ".a@b.mx", "a@b.123"]
+)
+def test_bad_email_addresses_name_themselves(value: str) -> None:
+    with pytest.raises(normalize.InvalidValue, match="correo no válido"):
+        emails.address(value)
