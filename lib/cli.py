@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OperationalError as exc:
-        print(f"error: no se pudo usar la base de datos: {exc.orig}", file=sys.stderr)
+        print(f"error: no se pudo usar la base de datos: {db.reason(exc)}", file=sys.stderr)
         return 1
     except Exception:
         log.exception("unexpected failure")

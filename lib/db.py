@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lib.config import PROJECT_ROOT
@@ -72,6 +73,11 @@ def migrate(engine: Engine) -> None:
                 lock_connection.commit()
     else:
         command.upgrade(alembic_config(engine), "head")
+
+
+def reason(error: OperationalError) -> str:
+    """The driver's explanation of a connection failure, on one line for a message or a CLI."""
+    return " ".join(str(error.orig or error).split())
 
 
 def current_revision(engine: Engine) -> str | None:

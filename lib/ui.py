@@ -47,7 +47,7 @@ def engine() -> Engine:
         return _engine(current.database_url, current)
     except OperationalError as exc:
         log.exception("database unavailable")
-        st.error(f"No se pudo abrir la base de datos: {exc.orig}")
+        st.error(f"No se pudo abrir la base de datos: {db.reason(exc)}")
         st.stop()
         raise
 

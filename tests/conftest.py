@@ -106,6 +106,11 @@ class LocalPostgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+@pytest.fixture
+def unused_port() -> int:
+    return free_port()
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """URL of a PostgreSQL server where tests may create databases."""

@@ -1,0 +1,170 @@
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from lib import cli, db, tables
+from lib.config import PROJECT_ROOT
+from lib.models import Customer, User
+
+HELP_COMMANDS = [
+    [],
+    ["init"],
+    ["demo"],
+    ["users"],
+    ["users", "add"],
+    ["import"],
+    ["import", "companies"],
+    ["import", "customers"],
+    ["import", "open-items"],
+]
+
+
+def run_cli(*args: str, stdin: str = "") -> tuple[int, str, str]:
+    """In-process run, as `python -m lib.cli ARGS`, returning (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    old = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(stdin), out, err
+    try:
+        code = cli.main(list(args))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = old
+    return code, out.getvalue(), err.getvalue()
+
+
+def users_in(database_url: str) -> list[str]:
+    engine = db.create_engine_for(database_url)
+    with engine.connect() as connection:
+        names = list(connection.scalars(sa.select(User.username)))
+    engine.dispose()
+    return names
+
+
+def test_module_runs_as_a_program(app_env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lib.cli", "init"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **app_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "esquema al día (revisión 0001)" in result.stdout
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS, ids=" ".join)
+def test_every_command_has_help(command: list[str]) -> None:
+    code, out, _ = run_cli(*command, "--help")
+    assert code == 0
+    assert out.startswith("usage: python -m lib.cli")
+
+
+def test_demo_loads_once_then_refuses(app_env: dict[str, str]) -> None:
+    code, out, _ = run_cli("demo", "--fecha", "2026-11-28")
+    assert code == 0
+    assert out.startswith("demo cargado: 3 sociedades, 500 clientes")
+    code, out, err = run_cli("demo")
+    assert code == 1
+    assert (
+        err == "error: la base de datos ya tiene sociedades; el demo solo se carga en una vacía\n"
+    )
+
+
+def test_users_add_reads_the_password_from_stdin(app_env: dict[str, str]) -> None:
+    args = ["users", "add", "ana", "--name", "Ana López", "--email", "ana@empresa.example"]
+    code, out, _ = run_cli(*args, "--role", "admin", "--password-stdin", stdin="una-clave-larga\n")
+    assert (code, out) == (0, "usuario 'ana' creado con rol admin\n")
+    assert users_in(app_env["DATABASE_URL"]) == ["ana"]
+    code, _, err = run_cli(*args, "--role", "admin", "--password-stdin", stdin="una-clave-larga\n")
+    assert (code, err) == (1, "error: el usuario 'ana' ya existe\n")
+
+
+def test_users_add_refuses_a_short_password_and_a_missing_terminal(app_env: dict[str, str]) -> None:
+    args = [
+        "users",
+        "add",
+        "ana",
+        "--name",
+        "Ana",
+        "--email",
+        "ana@e.example",
+        "--role",
+        "analista",
+    ]
+    assert run_cli(*args, "--password-stdin", stdin="corta\n")[0] == 1
+    code, _, err = run_cli(*args)
+    assert code == 1
+    assert "usa --password-stdin" in err
+    assert users_in(app_env["DATABASE_URL"]) == []
+
+
+def test_users_add_refuses_an_unknown_role() -> None:
+    code, _, err = run_cli(
+        "users", "add", "x1", "--name", "X", "--email", "x@e.mx", "--role", "dios"
+    )
+    assert code == 2
+    assert "invalid choice: 'dios'" in err
+
+
+def test_import_reports_row_errors_and_exit_code(app_env: dict[str, str], tmp_path: Path) -> None:
+    companies = tmp_path / "sociedades.csv"
+    companies.write_text("Sociedad,Nombre\nSM02,Bajío\n", encoding="utf-8")
+    good = tmp_path / "clientes.xlsx"
+    good.write_bytes(
+        tables.write_xlsx(
+            ["Sociedad", "NoCliente", "NombreCliente"], [["SM02", "0001006210", "PEÑA & HIJOS"]]
+        )
+    )
+    bad = tmp_path / "malos.xlsx"
+    bad.write_bytes(
+        tables.write_xlsx(
+            ["Sociedad", "NoCliente", "NombreCliente"],
+            [["SM02", "", "SIN NÚMERO"], ["SM99", "1", "X"]],
+        )
+    )
+    assert run_cli("import", "companies", str(companies))[0] == 0
+    code, out, _ = run_cli("import", "customers", str(good))
+    assert code == 0
+    assert out.startswith("Clientes: 1 filas importadas (sociedades: SM02); 1 nuevas")
+    code, _, err = run_cli("import", "customers", str(bad))
+    assert code == 1
+    assert err.splitlines() == [
+        "Fila 2, NoCliente: No. Cliente vacío",
+        "Fila 3, Sociedad: la sociedad SM99 no existe; impórtala primero",
+        "Clientes: 2 error(es) en 2 fila(s); no se guardó nada. "
+        "Corrige el archivo y vuelve a cargarlo.",
+    ]
+    engine = db.create_engine_for(app_env["DATABASE_URL"])
+    with engine.connect() as connection:
+        assert connection.scalar(sa.select(sa.func.count()).select_from(Customer)) == 1
+    engine.dispose()
+
+
+def test_import_of_a_missing_file_is_one_line(app_env: dict[str, str], tmp_path: Path) -> None:
+    code, _, err = run_cli("import", "customers", str(tmp_path / "no-existe.xlsx"))
+    assert code == 1
+    assert err.startswith("error: no se pudo leer")
+    assert err.count("\n") == 1
+
+
+def test_bad_settings_are_one_line(app_env: dict[str, str], monkeypatch) -> None:
+    monkeypatch.setenv("MAIL_TRANSPORT", "paloma")
+    code, _, err = run_cli("init")
+    assert (code, err) == (1, "error: MAIL_TRANSPORT debe ser uno de outbox, smtp; no 'paloma'\n")
+
+
+def test_unreachable_database_is_one_line(
+    app_env: dict[str, str], monkeypatch, unused_port: int
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"postgresql+psycopg://x@127.0.0.1:{unused_port}/envio")
+    code, _, err = run_cli("init")
+    assert code == 1
+    assert err.startswith("error: no se pudo usar la base de datos:")
+    assert err.count("\n") == 1
