@@ -315,13 +315,26 @@ KINDS: dict[str, Kind] = {
 
 
 def import_file(
-    sessions: sessionmaker[Session], kind: str, filename: str, content: bytes, *, username: str
+    sessions: sessionmaker[Session],
+    kind: str,
+    filename: str,
+    content: bytes,
+    *,
+    username: str,
+    progress: Callable[[float, str], None] | None = None,
 ) -> ImportResult:
-    """Read, check and apply one file in one transaction, and leave an audit entry."""
+    """Read, check and apply one file in one transaction, and leave an audit entry.
+
+    `progress(fraction, step)` is told how far along it is; reading a large `.xlsx` is most
+    of the time, so reading counts for the first 70 %.
+    """
+    report = progress or (lambda _fraction, _step: None)
+    report(0.0, "Leyendo el archivo…")
     try:
-        table = tables.read_table(filename, content)
+        table = tables.read_table(filename, content, lambda f: report(0.7 * f, "Leyendo…"))
     except tables.TableError as exc:
         return ImportResult(kind, errors=[RowError(None, "", str(exc))])
+    report(0.7, f"Revisando y guardando {len(table.rows):,} filas…")
     with sessions() as session, session.begin():
         try:
             result = KINDS[kind].run(session, table)
@@ -329,6 +342,7 @@ def import_file(
             return ImportResult(kind, rows=len(table.rows), errors=[RowError(None, "", str(exc))])
         if result.ok:
             session.add(_audit(result, filename, username))
+    report(1.0, "Listo")
     return result
 
 

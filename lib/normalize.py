@@ -16,7 +16,8 @@ COMPANY_CODE_RE = re.compile(r"^[A-Z0-9]{1,10}$")
 CUSTOMER_NO_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,19}$")
 INTEGRAL_FLOAT_RE = re.compile(r"^(\d+)\.0*$")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
-DATE_FORMATS = ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y", "%Y-%m-%d", "%Y%m%d", "%Y-%m-%d %H:%M:%S")
+DAY_FIRST_RE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
+YEAR_FIRST_RE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})(?:[ T]00:00(?::00)?)?$")
 CENT = Decimal("0.01")
 
 
@@ -104,12 +105,16 @@ def day(value: object) -> date:
     raw = _integral(text(value))
     if not raw:
         raise InvalidValue("fecha vacía")
-    for fmt in DATE_FORMATS:
-        try:
-            return datetime.strptime(raw, fmt).date()
-        except ValueError:
-            continue
-    raise InvalidValue(f"fecha no válida: '{raw}' (usa dd/mm/aaaa)")
+    if match := DAY_FIRST_RE.match(raw):
+        day_, month, year = match.groups()
+    elif match := YEAR_FIRST_RE.match(raw):
+        year, month, day_ = match.groups()
+    else:
+        raise InvalidValue(f"fecha no válida: '{raw}' (usa dd/mm/aaaa)")
+    try:
+        return date(int(year), int(month), int(day_))
+    except ValueError:
+        raise InvalidValue(f"fecha no válida: '{raw}' (usa dd/mm/aaaa)") from None
 
 
 def currency(value: object) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from lib import normalize
 CSV_ENCODINGS = ("utf-8-sig", "cp1252")
 CSV_DELIMITERS = ",;\t|"
 MAX_ROWS = 200_000
+PROGRESS_EVERY = 2_000
+
+Progress = Callable[[float], None]
 
 
 class TableError(ValueError):
@@ -40,10 +44,11 @@ def read_path(path: Path) -> Table:
     return read_table(path.name, content)
 
 
-def read_table(filename: str, content: bytes) -> Table:
+def read_table(filename: str, content: bytes, progress: Progress | None = None) -> Table:
+    """Read the first sheet (or the CSV); `progress` gets the fraction read, for large files."""
     suffix = Path(filename).suffix.lower()
     if suffix == ".xlsx":
-        lines = _xlsx_lines(content)
+        lines = _xlsx_lines(content, progress or (lambda _fraction: None))
     elif suffix in (".csv", ".txt"):
         lines = _csv_lines(content)
     elif suffix == ".xls":
@@ -68,14 +73,20 @@ def write_xlsx(headers: list[str], rows: list[list[object]], *, sheet: str = "Ho
     return buffer.getvalue()
 
 
-def _xlsx_lines(content: bytes) -> list[list[object]]:
+def _xlsx_lines(content: bytes, progress: Progress) -> list[list[object]]:
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise TableError(f"El archivo no es un Excel .xlsx válido ({exc})") from exc
     try:
         sheet = workbook.worksheets[0]
-        return [list(row) for row in sheet.iter_rows(values_only=True)]
+        expected = sheet.max_row or 0
+        lines = []
+        for row in sheet.iter_rows(values_only=True):
+            lines.append(list(row))
+            if expected and len(lines) % PROGRESS_EVERY == 0:
+                progress(min(len(lines) / expected, 1.0))
+        return lines
     finally:
         workbook.close()
 

@@ -7,7 +7,7 @@ import time. Pages get sessions from here and call plain lib services with them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,6 +61,16 @@ def session() -> Iterator[Session]:
     """One session per unit of work; the caller commits."""
     with sessions()() as current:
         yield current
+
+
+@contextmanager
+def progress(text: str) -> Iterator[Callable[[float, str], None]]:
+    """A progress bar for a long call in lib; yields the `progress(fraction, step)` callback."""
+    bar = st.progress(0.0, text=text)
+    try:
+        yield lambda fraction, step: bar.progress(min(max(fraction, 0.0), 1.0), text=step)
+    finally:
+        bar.empty()
 
 
 def actor() -> str:

@@ -37,9 +37,14 @@ for tab, (kind, spec) in zip(
         if submitted and upload is None:
             st.warning("Elige un archivo antes de importar.")
         elif submitted:
-            with st.spinner(f"Importando {upload.name}…"):
+            with ui.progress(f"Importando {upload.name}…") as report:
                 st.session_state[f"result-{kind}"] = importers.import_file(
-                    ui.sessions(), kind, upload.name, upload.getvalue(), username=ui.actor()
+                    ui.sessions(),
+                    kind,
+                    upload.name,
+                    upload.getvalue(),
+                    username=ui.actor(),
+                    progress=report,
                 )
         result = st.session_state.get(f"result-{kind}")
         if result is None:

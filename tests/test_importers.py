@@ -257,3 +257,24 @@ def test_templates_have_the_expected_columns() -> None:
         "Moneda",
     ]
     assert table.rows == []
+
+
+def test_progress_is_reported_while_a_large_file_is_read(
+    sessions: sessionmaker[Session], customers: None
+) -> None:
+    rows = [item(Documento=str(n)) for n in range(4_500)]
+    steps: list[tuple[float, str]] = []
+    result = importers.import_file(
+        sessions,
+        "open-items",
+        "p.xlsx",
+        xlsx(ITEM_HEADERS, rows),
+        username="t",
+        progress=lambda fraction, step: steps.append((fraction, step)),
+    )
+    assert result.ok
+    fractions = [f for f, _ in steps]
+    assert fractions == sorted(fractions)
+    assert len([s for _, s in steps if s == "Leyendo…"]) == 2
+    assert steps[-2] == (0.7, "Revisando y guardando 4,500 filas…")
+    assert steps[-1] == (1.0, "Listo")
