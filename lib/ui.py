@@ -9,16 +9,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import streamlit as st
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from streamlit.runtime.pages_manager import PagesManager
 
 from lib import app, config, db
 
 log = logging.getLogger(__name__)
+_through_navigation: ContextVar[bool] = ContextVar("through_navigation", default=False)
 
 PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
 APOLOGY = (
@@ -86,11 +89,28 @@ def run_app() -> None:
     )
     engine()
     page = st.navigation(_pages())
+    token = _through_navigation.set(True)
     try:
         page.run()
     except Exception:
         log.exception("unexpected error on page %s", page.title)
         st.error(APOLOGY)
+    finally:
+        _through_navigation.reset(token)
+
+
+def page_guard() -> None:
+    """First call of every page: make sure the page runs inside `Home.py`'s navigation.
+
+    When a `pages/` folder exists, Streamlit may run a page file directly (its old multipage
+    mode: the first request after a start is a page's URL, and every `AppTest` run), skipping
+    `Home.py` and whatever it checks. Such a run is handed to `run_app()` here, which runs the
+    page through the navigation, and the direct run stops.
+    """
+    if not _through_navigation.get():
+        PagesManager.uses_pages_directory = False
+        run_app()
+        st.stop()
 
 
 def _pages() -> dict[str, list[st.Page]]:

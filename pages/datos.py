@@ -5,6 +5,8 @@ import streamlit as st
 
 from lib import importers, ui
 
+ui.page_guard()
+
 MAX_ERRORS_SHOWN = 500
 
 st.title("Datos")

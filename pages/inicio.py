@@ -5,6 +5,8 @@ import streamlit as st
 
 from lib import dashboard, formatting, ui
 
+ui.page_guard()
+
 st.title("Envío masivo de estados de cuenta")
 
 with ui.session() as session:

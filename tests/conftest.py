@@ -7,12 +7,8 @@ PostgreSQL variants skip on a laptop and fail under `CI=true`, where `.ci/run` i
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,92 +19,14 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from lib import config, db
+from tests import support
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _pg_bindir() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(candidates[-1]).parent if candidates else None
-
-
-class LocalPostgres:
-    """A PostgreSQL cluster in a temp folder on a free loopback port, stopped at the end."""
-
-    def __init__(self, bindir: Path) -> None:
-        self.bindir = bindir
-        self.root = Path(tempfile.mkdtemp(prefix="envio-pg-"))
-        self.port = free_port()
-        self.prefix: list[str] = []
-        if os.geteuid() == 0:
-            # PostgreSQL refuses to run as root: run it as the `postgres` system user.
-            shutil.chown(self.root, "postgres", "postgres")
-            self.prefix = ["runuser", "-u", "postgres", "--"]
-
-    def run(self, *args: str) -> None:
-        subprocess.run([*self.prefix, *args], check=True, capture_output=True, timeout=120)
-
-    def start(self) -> str:
-        data = self.root / "data"
-        self.run(
-            str(self.bindir / "initdb"),
-            "-D",
-            str(data),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        )
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
-        self.run(
-            str(self.bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-w",
-            "-l",
-            str(self.root / "log"),
-            "start",
-        )
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def stop(self) -> None:
-        subprocess.run(
-            [
-                *self.prefix,
-                str(self.bindir / "pg_ctl"),
-                "-D",
-                str(self.root / "data"),
-                "-m",
-                "immediate",
-                "stop",
-            ],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
 @pytest.fixture
 def unused_port() -> int:
-    return free_port()
+    return support.free_port()
 
 
 @pytest.fixture(scope="session")
@@ -117,12 +35,12 @@ def postgres_server() -> Iterator[str]:
     if os.environ.get("TEST_DATABASE_URL"):
         yield os.environ["TEST_DATABASE_URL"]
         return
-    bindir = _pg_bindir()
+    bindir = support.pg_bindir()
     if bindir is None:
         if IN_CI:
             pytest.fail("PostgreSQL is required under CI=true; .ci/run should have installed it")
         pytest.skip("PostgreSQL binaries not found (set TEST_DATABASE_URL or install postgresql)")
-    server = LocalPostgres(bindir)
+    server = support.LocalPostgres(bindir)
     try:
         url = server.start()
     except (subprocess.CalledProcessError, OSError, KeyError, LookupError) as exc:
@@ -179,3 +97,29 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture
+def with_demo_data(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEMO_DATA", "true")
+
+
+@pytest.fixture
+def app_server(app_env: dict[str, str], unused_port: int) -> Iterator[support.AppServer]:
+    """`streamlit run Home.py` on a free port, against the temp database, once healthy.
+
+    It gets the test's environment as it is when the fixture starts: request fixtures that
+    change it (e.g. `with_demo_data`) before this one.
+    """
+    server = support.start_app(unused_port, env=dict(os.environ))
+    yield server
+    server.output()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
+    """Mark a failed test on its node, so fixtures can save evidence in their teardown."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.failed = True  # type: ignore[attr-defined]
+    return report

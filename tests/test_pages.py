@@ -1,5 +1,7 @@
 """Pages through Streamlit's AppTest: the real scripts, a real SQLite file in a temp folder."""
 
+import ast
+
 import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
@@ -28,8 +30,7 @@ def count(database_url: str, model: type) -> int:
     return total
 
 
-def test_home_shows_figures_per_sociedad_from_demo_data(app_env, monkeypatch) -> None:
-    monkeypatch.setenv("DEMO_DATA", "true")
+def test_home_shows_figures_per_sociedad_from_demo_data(with_demo_data: None) -> None:
     at = start()
     assert not at.exception
     assert at.title[0].value == "Envío masivo de estados de cuenta"
@@ -110,3 +111,18 @@ def test_datos_asks_for_a_file_before_importing(datos: AppTest) -> None:
     datos.tabs[2].button[0].click()
     datos.run()
     assert datos.warning[0].value == "Elige un archivo antes de importar."
+
+
+@pytest.mark.parametrize(
+    "path", sorted((PROJECT_ROOT / "pages").glob("*.py")), ids=lambda p: p.name
+)
+def test_every_page_calls_its_guard_before_anything_else(path) -> None:
+    """Without it a page's URL, opened first after a start, would run without Home.py."""
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    statements = [
+        node
+        for node in body
+        if not isinstance(node, ast.Import | ast.ImportFrom)
+        and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
+    ]
+    assert ast.unparse(statements[0]) == "ui.page_guard()"

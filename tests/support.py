@@ -1,0 +1,150 @@
+"""Real servers for tests: a throwaway PostgreSQL cluster and `streamlit run` on loopback."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from lib.config import PROJECT_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pg_bindir() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+class LocalPostgres:
+    """A PostgreSQL cluster in a temp folder on a free loopback port, stopped at the end."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="envio-pg-"))
+        self.port = free_port()
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:
+            # PostgreSQL refuses to run as root: run it as the `postgres` system user.
+            shutil.chown(self.root, "postgres", "postgres")
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+
+    def run(self, *args: str) -> None:
+        subprocess.run([*self.prefix, *args], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> str:
+        data = self.root / "data"
+        self.run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self.run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(self.root / "log"),
+            "start",
+        )
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def stop(self) -> None:
+        subprocess.run(
+            [
+                *self.prefix,
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.root / "data"),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+STARTUP_SECONDS = 60
+
+
+@dataclass
+class AppServer:
+    url: str
+    process: subprocess.Popen[str]
+    printed: str | None = None
+
+    def output(self) -> str:
+        """Stop the server (once) and return what it printed."""
+        if self.printed is None:
+            self.process.terminate()
+            self.printed, _ = self.process.communicate(timeout=20)
+        return self.printed
+
+
+def start_app(port: int, *, env: dict[str, str]) -> AppServer:
+    """`streamlit run Home.py` as a user would start it, returned once its health check answers."""
+    command = [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless=true",
+               f"--server.port={port}", "--server.fileWatcherType=none"]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    server = AppServer(f"http://127.0.0.1:{port}", process)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if http_get(f"{server.url}/_stcore/health") == (200, "ok"):
+                return server
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    raise RuntimeError(f"streamlit did not answer its health check:\n{server.output()}")
+
+
+def http_get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.read().decode("utf-8", "replace")
+
+
+def browser_executable() -> str:
+    """Debian's chromium from the PATH; the suite never downloads a browser."""
+    import pytest
+
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("chromium is required under CI=true; .ci/run should have installed it")
+    pytest.skip("chromium not found (apt-get install chromium)")
