@@ -20,10 +20,11 @@ USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
 MIN_PASSWORD_LENGTH = 10
 # bcrypt only reads the first 72 bytes; longer passwords would silently match their prefix.
 MAX_PASSWORD_BYTES = 72
+BCRYPT_ROUNDS = 12
 
 
 def hash_password(password: str) -> str:
-    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt()).decode("ascii")
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(BCRYPT_ROUNDS)).decode("ascii")
 
 
 def verify_password(password: str, password_hash: str) -> bool:
@@ -40,6 +41,17 @@ def check_password_policy(password: str) -> None:
         raise InvalidValue(f"la contraseña no puede pasar de {MAX_PASSWORD_BYTES} bytes")
     if password.strip() != password or not password.strip():
         raise InvalidValue("la contraseña no puede empezar ni terminar con espacios")
+
+
+def find(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        raise InvalidValue(f"el usuario '{username}' no existe")
+    return user
+
+
+def all_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
 
 
 def create_user(
@@ -78,9 +90,70 @@ def create_user(
         session_version=1,
     )
     session.add(user)
-    session.add(
-        AuditEvent(
-            username=created_by, action="create", entity="user", entity_key=username, details=role
-        )
-    )
+    _audit(session, created_by, "create", username, role)
     return user
+
+
+def change_own_password(session: Session, user: User, current: str, new: str) -> None:
+    """The user's own change: the current password is required; other sessions end."""
+    if not verify_password(current, user.password_hash):
+        raise InvalidValue("la contraseña actual no es correcta")
+    if new == current:
+        raise InvalidValue("la nueva contraseña debe ser distinta de la actual")
+    _set_password(session, user, new, by=user.username, must_change=False)
+
+
+def reset_password(session: Session, username: str, new: str, *, by: str) -> None:
+    """An admin sets a temporary password; the user must change it at the next login."""
+    _set_password(session, find(session, username), new, by=by, must_change=True)
+
+
+def _set_password(session: Session, user: User, new: str, *, by: str, must_change: bool) -> None:
+    check_password_policy(new)
+    user.password_hash = hash_password(new)
+    user.must_change_password = must_change
+    user.session_version += 1
+    _audit(session, by, "password", user.username, "restablecida" if must_change else "cambiada")
+
+
+def set_active(session: Session, username: str, active: bool, *, by: str) -> None:
+    user = find(session, username)
+    if not active and user.username == by:
+        raise InvalidValue("no puedes desactivar tu propio usuario")
+    if not active and user.role == "admin":
+        _keep_an_admin(session, user)
+    user.active = active
+    if not active:
+        user.session_version += 1
+    _audit(session, by, "activate" if active else "deactivate", user.username, "")
+
+
+def set_role(session: Session, username: str, role: str, *, by: str) -> None:
+    if role not in ROLES:
+        raise InvalidValue(f"rol '{role}' no válido; usa {' o '.join(ROLES)}")
+    user = find(session, username)
+    if user.role == "admin" and role != "admin":
+        _keep_an_admin(session, user)
+    user.role = role
+    _audit(session, by, "role", user.username, role)
+
+
+def unlock(session: Session, username: str, *, by: str) -> None:
+    user = find(session, username)
+    user.locked_until = None
+    user.failed_attempts = 0
+    _audit(session, by, "unlock", user.username, "")
+
+
+def _keep_an_admin(session: Session, leaving: User) -> None:
+    others = session.scalar(
+        select(User.id).where(User.role == "admin", User.active, User.id != leaving.id).limit(1)
+    )
+    if others is None:
+        raise InvalidValue("debe quedar al menos un administrador activo")
+
+
+def _audit(session: Session, by: str, action: str, username: str, details: str) -> None:
+    session.add(
+        AuditEvent(username=by, action=action, entity="user", entity_key=username, details=details)
+    )

@@ -18,10 +18,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import config, db
+from lib import config, db, users
 from tests import support
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bcrypt's cost 12 is for attackers; in-process tests use the minimum, 4."""
+    monkeypatch.setattr(users, "BCRYPT_ROUNDS", 4)
 
 
 @pytest.fixture

@@ -1,0 +1,130 @@
+"""Who may get in: password checks, lockout, server-side session validity, the first admin.
+
+Everything here is checked against the database on every call, so a lockout survives reruns
+and restarts, expires by itself, and a logout, deactivation or password change ends the user's
+other sessions and remember-me cookies (their session version no longer matches).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lib import users
+from lib.models import AuditEvent, User
+
+MAX_FAILED_ATTEMPTS = 5
+LOCK_DURATION = timedelta(minutes=15)
+WRONG_CREDENTIALS = "Usuario o contraseña incorrectos"
+FIRST_ADMIN = "admin"
+FIRST_ADMIN_PASSWORD_FILE = "admin_password.txt"
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked for an unknown user, so it costs as much time as a known one."""
+    return users.hash_password(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    user: User | None
+    message: str = ""
+    locked_until: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.user is not None
+
+
+def login(session: Session, username: str, password: str, *, now: datetime) -> LoginOutcome:
+    """Check a password, counting failures; the caller commits."""
+    name = username.strip().lower()
+    user = session.scalar(select(User).where(User.username == name))
+    if user is None or not user.active:
+        users.verify_password(password, user.password_hash if user else _dummy_hash())
+        _audit(session, name or "?", "login_failed", "usuario desconocido o inactivo")
+        return LoginOutcome(None, WRONG_CREDENTIALS)
+    if user.locked_until is not None and user.locked_until > now:
+        _audit(session, name, "login_failed", "usuario bloqueado")
+        return LoginOutcome(None, "", user.locked_until)
+    if not users.verify_password(password, user.password_hash):
+        return _failed(session, user, now)
+    user.failed_attempts = 0
+    user.locked_until = None
+    user.last_login_at = now
+    _audit(session, name, "login", "")
+    return LoginOutcome(user)
+
+
+def _failed(session: Session, user: User, now: datetime) -> LoginOutcome:
+    user.failed_attempts += 1
+    if user.failed_attempts < MAX_FAILED_ATTEMPTS:
+        _audit(session, user.username, "login_failed", f"intento {user.failed_attempts}")
+        return LoginOutcome(None, WRONG_CREDENTIALS)
+    user.failed_attempts = 0
+    user.locked_until = now + LOCK_DURATION
+    _audit(session, user.username, "lockout", f"hasta {user.locked_until.isoformat()}")
+    return LoginOutcome(None, WRONG_CREDENTIALS, user.locked_until)
+
+
+def session_user(session: Session, username: str, session_version: int) -> User | None:
+    """The user behind a session or cookie, if that session is still valid."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or user.session_version != session_version:
+        return None
+    return user
+
+
+def end_sessions(session: Session, username: str) -> None:
+    """Logout: every session and remember-me cookie of this user stops being valid."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is not None:
+        user.session_version += 1
+        _audit(session, username, "logout", "")
+
+
+def create_first_admin(session: Session, data_dir: Path) -> str | None:
+    """With no users at all, create `admin` with a random password that must be changed.
+
+    The password is written to a file only its owner can read and returned so the caller can
+    print it once; nothing is created when any user exists.
+    """
+    if session.scalar(select(User.id).limit(1)) is not None:
+        return None
+    password = secrets.token_urlsafe(12)
+    users.create_user(
+        session,
+        username=FIRST_ADMIN,
+        name="Administrador",
+        email="admin@localhost.localdomain",
+        role="admin",
+        password=password,
+        created_by="sistema",
+        must_change_password=True,
+    )
+    path = first_admin_password_file(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"usuario: {FIRST_ADMIN}\ncontraseña: {password}\n")
+    return password
+
+
+def first_admin_password_file(data_dir: Path) -> Path:
+    return data_dir / FIRST_ADMIN_PASSWORD_FILE
+
+
+def _audit(session: Session, username: str, action: str, details: str) -> None:
+    session.add(
+        AuditEvent(
+            username=username, action=action, entity="session", entity_key=username, details=details
+        )
+    )
