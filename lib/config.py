@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
@@ -45,6 +46,8 @@ class Settings:
     mail_from: str
     mail_rate_per_minute: int
     auth_cookie_key: str
+    auth_cookie_expiry_days: float
+    timezone: ZoneInfo
     demo_data: bool
     data_dir: Path
 
@@ -73,6 +76,8 @@ def load_settings(
         mail_from=_text(raw, "MAIL_FROM", "Estados de cuenta <estados.cuenta@localhost>"),
         mail_rate_per_minute=_int(raw, "MAIL_RATE_PER_MINUTE", 30, minimum=0),
         auth_cookie_key=_cookie_key(raw.get("AUTH_COOKIE_KEY"), data_dir),
+        auth_cookie_expiry_days=_days(raw, "AUTH_COOKIE_EXPIRY_DAYS", 1.0),
+        timezone=_zone(_text(raw, "TIMEZONE", "America/Mexico_City")),
         demo_data=_bool(raw, "DEMO_DATA", database_url == DEFAULT_DATABASE_URL),
         data_dir=data_dir,
     )
@@ -118,6 +123,26 @@ def _int(raw: Mapping[str, Any], name: str, default: int, *, minimum: int) -> in
     if number < minimum:
         raise SettingsError(f"{name} debe ser al menos {minimum}; no {number}")
     return number
+
+
+def _days(raw: Mapping[str, Any], name: str, default: float) -> float:
+    value = raw.get(name)
+    if value is None or str(value).strip() == "":
+        return default
+    try:
+        days = float(str(value).strip())
+    except ValueError:
+        raise SettingsError(f"{name} debe ser un número de días; no '{value}'") from None
+    if not 0 < days <= 365:
+        raise SettingsError(f"{name} debe estar entre 0 y 365 días; no {days:g}")
+    return days
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"TIMEZONE '{name}' no es una zona horaria conocida") from None
 
 
 def _bool(raw: Mapping[str, Any], name: str, default: bool) -> bool:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
 CENT = Decimal("0.01")
 
@@ -23,3 +24,8 @@ def balances(by_currency: Mapping[str, Decimal]) -> str:
 
 def day(value: date) -> str:
     return value.strftime("%d/%m/%Y")
+
+
+def moment(value: datetime, zone: ZoneInfo) -> str:
+    """A stored UTC time as the user's local `dd/mm/aaaa hh:mm`."""
+    return value.astimezone(zone).strftime("%d/%m/%Y %H:%M")

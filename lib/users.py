@@ -94,13 +94,18 @@ def create_user(
     return user
 
 
-def change_own_password(session: Session, user: User, current: str, new: str) -> None:
-    """The user's own change: the current password is required; other sessions end."""
+def change_own_password(session: Session, username: str, current: str, new: str) -> int:
+    """The user's own change: the current password is required; other sessions end.
+
+    Returns the new session version, for the session that made the change to carry on.
+    """
+    user = find(session, username)
     if not verify_password(current, user.password_hash):
         raise InvalidValue("la contraseña actual no es correcta")
     if new == current:
         raise InvalidValue("la nueva contraseña debe ser distinta de la actual")
     _set_password(session, user, new, by=user.username, must_change=False)
+    return user.session_version
 
 
 def reset_password(session: Session, username: str, new: str, *, by: str) -> None:

@@ -105,6 +105,29 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return env
 
 
+PASSWORDS = {"ana": "clave-de-ana-1", "root": "clave-de-root-1"}
+
+
+@pytest.fixture
+def database(app_env: dict[str, str]) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the app instance's database, migrated."""
+    engine = db.create_engine_for(app_env["DATABASE_URL"])
+    db.migrate(engine)
+    yield db.session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def people(database: sessionmaker[Session]) -> dict[str, str]:
+    """The analista `ana` and the admin `root` (so no first admin is generated); their passwords."""
+    with database() as session, session.begin():
+        for username, role in (("ana", "analista"), ("root", "admin")):
+            users.create_user(session, username=username, name=username.title(),
+                              email=f"{username}@e.example", role=role,
+                              password=PASSWORDS[username], created_by="test")  # fmt: skip
+    return PASSWORDS
+
+
 @pytest.fixture
 def with_demo_data(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEMO_DATA", "true")

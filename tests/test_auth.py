@@ -108,7 +108,7 @@ def version_of(sessions, username: str = "ana") -> int:
         lambda s: auth.end_sessions(s, "ana"),
         lambda s: users.set_active(s, "ana", False, by="root"),
         lambda s: users.reset_password(s, "ana", "temporal-nueva-1", by="root"),
-        lambda s: users.change_own_password(s, users.find(s, "ana"), PASSWORD, "otra-clave-9876"),
+        lambda s: users.change_own_password(s, "ana", PASSWORD, "otra-clave-9876"),
     ],
     ids=["logout", "deactivation", "reset", "own change"],
 )
@@ -132,7 +132,7 @@ def test_role_change_keeps_the_session_and_takes_effect(sessions, ana) -> None:
 
 def test_own_password_change_needs_the_current_one(sessions, ana) -> None:
     with sessions() as session, pytest.raises(InvalidValue, match="actual no es correcta"):
-        users.change_own_password(session, users.find(session, "ana"), "mala", "otra-clave-9876")
+        users.change_own_password(session, "ana", "mala", "otra-clave-9876")
 
 
 def test_reset_password_forces_a_change(sessions, ana) -> None:

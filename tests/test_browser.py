@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from lib import tables
 from tests.support import AppServer, browser_executable
 
+COOKIE = "envio_masivo_sesion"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 LAUNCH_ARGS = [
@@ -50,23 +52,89 @@ def settle(page: Page) -> None:
 def sidebar_links(page: Page) -> list[str]:
     """Link labels without the icon's ligature text (`home\n\nInicio` → `Inicio`)."""
     links = page.locator('[data-testid="stSidebarNav"] a')
-    return [text.split()[-1] for text in links.all_inner_texts()]
+    return [text.split("\n")[-1].strip() for text in links.all_inner_texts()]
 
 
-def test_a_page_url_opened_first_after_start_runs_through_home(
-    app_server: AppServer, page: Page
+def session_cookie(page: Page) -> dict | None:
+    return next((c for c in page.context.cookies() if c["name"] == COOKIE), None)
+
+
+def log_in(page: Page, username: str, password: str, *, expect_success: bool = True) -> None:
+    """Fill and send the login form; on success, wait until the remember-me cookie is set
+    (its component reruns the app once more) and the app is idle.
+    """
+    expect(page.get_by_role("textbox", name="Usuario", exact=True)).to_be_visible(timeout=30_000)
+    page.get_by_role("textbox", name="Usuario", exact=True).fill(username)
+    page.get_by_role("textbox", name="Contraseña", exact=True).fill(password)
+    page.get_by_role("button", name="Ingresar").click()
+    if expect_success:
+        expect(page.get_by_role("button", name="Cerrar sesión")).to_be_visible(timeout=30_000)
+        deadline = time.monotonic() + 15
+        while session_cookie(page) is None and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+        assert session_cookie(page) is not None, "the remember-me cookie was not set"
+        page.wait_for_timeout(300)
+    settle(page)
+
+
+def test_a_page_url_opened_before_login_shows_the_login_then_the_page(
+    people: dict[str, str], app_server: AppServer, page: Page
 ) -> None:
     page.goto(f"{app_server.url}/datos")
-    expect(page.get_by_role("heading", name="Datos")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("textbox", name="Usuario", exact=True)).to_be_visible(timeout=30_000)
     settle(page)
-    assert sidebar_links(page) == ["Inicio", "Datos"]
+    assert sidebar_links(page) == []
     expect(page.get_by_text("Page not found")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Datos")).to_have_count(0)
+    log_in(page, "root", people["root"])
+    expect(page.get_by_role("heading", name="Datos")).to_be_visible()
+    assert sidebar_links(page) == ["Inicio", "Datos", "Usuarios", "Mi cuenta"]
+
+
+def test_wrong_password_is_refused_in_spanish(
+    people: dict[str, str], app_server: AppServer, page: Page
+) -> None:
+    page.goto(app_server.url)
+    log_in(page, "ana", "no-es-su-clave", expect_success=False)
+    expect(page.get_by_text("Usuario o contraseña incorrectos")).to_be_visible()
+    assert sidebar_links(page) == []
+
+
+def test_an_analista_sees_no_admin_pages_even_by_url(
+    people: dict[str, str], app_server: AppServer, page: Page
+) -> None:
+    page.goto(app_server.url)
+    log_in(page, "ana", people["ana"])
+    assert sidebar_links(page) == ["Inicio", "Mi cuenta"]
+    page.goto(f"{app_server.url}/usuarios")
+    expect(page.get_by_text("No tienes acceso a esta página")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("heading", name="Usuarios")).to_have_count(0)
+
+
+def test_remember_me_cookie_then_logout_ends_it(
+    people: dict[str, str], app_server: AppServer, page: Page
+) -> None:
+    page.goto(app_server.url)
+    log_in(page, "ana", people["ana"])
+    cookie = session_cookie(page)
+    second = page.context.new_page()
+    second.goto(f"{app_server.url}/cuenta")
+    expect(second.get_by_role("heading", name="Mi cuenta")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Cerrar sesión").click()
+    settle(page)
+    expect(page.get_by_role("textbox", name="Usuario", exact=True)).to_be_visible()
+    third = page.context.new_page()
+    third.context.add_cookies([cookie])
+    third.goto(f"{app_server.url}/cuenta")
+    expect(third.get_by_role("textbox", name="Usuario", exact=True)).to_be_visible(timeout=30_000)
+    expect(third.get_by_role("heading", name="Mi cuenta")).to_have_count(0)
 
 
 def test_home_shows_the_demo_sociedades(
-    with_demo_data: None, app_server: AppServer, page: Page
+    with_demo_data: None, people: dict[str, str], app_server: AppServer, page: Page
 ) -> None:
     page.goto(app_server.url)
+    log_in(page, "ana", people["ana"])
     expect(page.get_by_text("Por sociedad")).to_be_visible(timeout=60_000)
     settle(page)
     metrics = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
@@ -74,12 +142,14 @@ def test_home_shows_the_demo_sociedades(
     expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible()
 
 
-def test_datos_upload_lists_row_errors(app_server: AppServer, page: Page, tmp_path: Path) -> None:
+def test_datos_upload_lists_row_errors(
+    people: dict[str, str], app_server: AppServer, page: Page, tmp_path: Path
+) -> None:
     bad = tmp_path / "sociedades.xlsx"
     bad.write_bytes(tables.write_xlsx(["Sociedad", "Nombre"], [["SM02", "Bajío"], ["SM 02", "X"]]))
     page.goto(f"{app_server.url}/datos")
+    log_in(page, "root", people["root"])
     expect(page.get_by_role("heading", name="Datos")).to_be_visible(timeout=30_000)
-    settle(page)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(bad)
     expect(page.get_by_text("sociedades.xlsx")).to_be_visible()
     page.get_by_role("button", name="Importar").filter(visible=True).click()

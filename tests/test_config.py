@@ -36,6 +36,8 @@ def test_defaults_work_without_any_configuration(tmp_path: Path) -> None:
     assert settings.smtp_port == 587
     assert settings.mail_rate_per_minute == 30
     assert settings.demo_data is True
+    assert settings.auth_cookie_expiry_days == 1.0
+    assert settings.timezone.key == "America/Mexico_City"
 
 
 def test_secrets_file_values_are_used(tmp_path: Path, secrets_file: Path) -> None:
@@ -71,6 +73,9 @@ def test_demo_data_can_be_turned_off_for_the_embedded_database(tmp_path: Path) -
         ("SMTP_PORT", "0", "SMTP_PORT debe ser al menos 1"),
         ("MAIL_RATE_PER_MINUTE", "-1", "MAIL_RATE_PER_MINUTE debe ser al menos 0"),
         ("DEMO_DATA", "quizá", "DEMO_DATA debe ser true o false"),
+        ("AUTH_COOKIE_EXPIRY_DAYS", "0", "AUTH_COOKIE_EXPIRY_DAYS debe estar entre 0 y 365"),
+        ("AUTH_COOKIE_EXPIRY_DAYS", "un día", "debe ser un número de días"),
+        ("TIMEZONE", "Marte/Olympus", "no es una zona horaria conocida"),
         ("AUTH_COOKIE_KEY", "change-me", "AUTH_COOKIE_KEY debe ser un secreto aleatorio"),
         ("AUTH_COOKIE_KEY", "short-key", "AUTH_COOKIE_KEY debe ser un secreto aleatorio"),
     ],

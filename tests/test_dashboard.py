@@ -1,5 +1,6 @@
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,3 +58,5 @@ def test_money_and_dates_use_mexican_formats() -> None:
     assert formatting.money(Decimal("-0.005")) == "-$0.01"
     assert formatting.money(Decimal("0")) == "$0.00"
     assert formatting.day(date(2020, 3, 2)) == "02/03/2020"
+    noon_utc = datetime(2026, 11, 28, 18, 5, tzinfo=UTC)
+    assert formatting.moment(noon_utc, ZoneInfo("America/Mexico_City")) == "28/11/2026 12:05"

@@ -13,8 +13,13 @@ from lib.models import Company, Customer
 HOME = str(PROJECT_ROOT / "Home.py")
 
 
-def start(page: str | None = None) -> AppTest:
+def start(page: str | None = None, *, user: str | None = "root") -> AppTest:
+    """The app as seen by `user` (a session that logged in), or logged out with `user=None`."""
     at = AppTest.from_file(HOME, default_timeout=60)
+    if user:
+        at.session_state["authentication_status"] = True
+        at.session_state["username"] = user
+        at.session_state["session_version"] = 1
     at.run()
     if page:
         at.switch_page(page)
@@ -30,7 +35,7 @@ def count(database_url: str, model: type) -> int:
     return total
 
 
-def test_home_shows_figures_per_sociedad_from_demo_data(with_demo_data: None) -> None:
+def test_home_shows_figures_per_sociedad_from_demo_data(with_demo_data: None, people) -> None:
     at = start()
     assert not at.exception
     assert at.title[0].value == "Envío masivo de estados de cuenta"
@@ -43,14 +48,14 @@ def test_home_shows_figures_per_sociedad_from_demo_data(with_demo_data: None) ->
     assert "MXN $" in table.loc[1, "Saldo abierto"]
 
 
-def test_home_with_an_empty_database_says_where_to_load_data(app_env) -> None:
+def test_home_with_an_empty_database_says_where_to_load_data(people) -> None:
     at = start()
     assert not at.exception
     assert "Aún no hay sociedades cargadas" in at.info[0].value
     assert len(at.metric) == 0
 
 
-def test_unexpected_error_shows_an_apology_not_a_traceback(app_env, monkeypatch) -> None:
+def test_unexpected_error_shows_an_apology_not_a_traceback(people, monkeypatch) -> None:
     def broken(session):
         raise RuntimeError("boom")
 
@@ -77,7 +82,7 @@ def upload(at: AppTest, tab: int, name: str, content: bytes) -> AppTest:
 
 
 @pytest.fixture
-def datos(app_env) -> AppTest:
+def datos(people) -> AppTest:
     at = start("pages/datos.py")
     assert not at.exception
     assert at.title[0].value == "Datos"

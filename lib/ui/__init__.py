@@ -1,0 +1,234 @@
+"""The only lib code that imports streamlit: app start-up, login, navigation, shared widgets.
+
+The engine is created once per process and per database URL (`st.cache_resource`), never at
+import time. Pages get sessions from here and call plain lib services with them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from streamlit.runtime.pages_manager import PagesManager
+
+from lib import app, auth, config, db, users
+from lib.normalize import InvalidValue
+from lib.ui import login
+
+log = logging.getLogger(__name__)
+_user: ContextVar[login.SignedIn | None] = ContextVar("user", default=None)
+_through_navigation: ContextVar[bool] = ContextVar("through_navigation", default=False)
+
+PAGES_DIR = Path(__file__).resolve().parent.parent.parent / "pages"
+APOLOGY = (
+    "Lo sentimos, ocurrió un error inesperado. Ya quedó registrado; "
+    "intenta de nuevo y, si se repite, avisa al administrador."
+)
+
+
+@st.cache_resource(show_spinner="Preparando la base de datos…")
+def _engine(database_url: str, _settings: config.Settings) -> Engine:
+    return app.start(_settings)
+
+
+def settings() -> config.Settings:
+    try:
+        return config.load_settings()
+    except config.SettingsError as exc:
+        st.error(f"Configuración no válida: {exc}")
+        st.stop()
+        raise
+
+
+def engine() -> Engine:
+    current = settings()
+    try:
+        return _engine(current.database_url, current)
+    except OperationalError as exc:
+        log.exception("database unavailable")
+        st.error(f"No se pudo abrir la base de datos: {db.reason(exc)}")
+        st.stop()
+        raise
+
+
+def sessions() -> sessionmaker[Session]:
+    return db.session_factory(engine())
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """One session per unit of work; the caller commits."""
+    with sessions()() as current:
+        yield current
+
+
+@contextmanager
+def progress(text: str) -> Iterator[Callable[[float, str], None]]:
+    """A progress bar for a long call in lib; yields the `progress(fraction, step)` callback."""
+    bar = st.progress(0.0, text=text)
+    try:
+        yield lambda fraction, step: bar.progress(min(max(fraction, 0.0), 1.0), text=step)
+    finally:
+        bar.empty()
+
+
+def actor() -> str:
+    """Who is acting, for audit entries: the logged-in user."""
+    user = _user.get()
+    if user is None:
+        raise RuntimeError("actor() outside a logged-in page")
+    return user.username
+
+
+def current_user() -> login.SignedIn:
+    user = _user.get()
+    if user is None:
+        raise RuntimeError("current_user() outside a logged-in page")
+    return user
+
+
+def save(action: Callable[[Session], object], done: str) -> None:
+    """Run one change in its own transaction; a user error is shown, success reruns the page
+    with `done` as a notice so everything on it shows the new state.
+    """
+    try:
+        with session() as current, current.begin():
+            action(current)
+    except InvalidValue as exc:
+        st.error(_sentence(str(exc)))
+        return
+    st.session_state["flash"] = done
+    st.rerun()
+
+
+def password_changed(new_version: int) -> None:
+    """Keep this session after the user's own password change; the first-admin file goes."""
+    login.refresh_cookie(new_version)
+    auth.first_admin_password_file(settings().data_dir).unlink(missing_ok=True)
+    st.session_state["flash"] = "Contraseña cambiada."
+    st.rerun()
+
+
+def first_admin_hint() -> str | None:
+    path = auth.first_admin_password_file(settings().data_dir)
+    if not path.exists():
+        return None
+    return (
+        f"Primer inicio: ingresa con el usuario **admin** y la contraseña que está en "
+        f"`{path}` (también se mostró en la consola que inició la aplicación). "
+        "Te pedirá cambiarla."
+    )
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
+def run_app() -> None:
+    """Entry point of `Home.py`: login, the pages of the user's role, a safety net per page."""
+    st.set_page_config(page_title="Envío masivo", page_icon=":material/mail:", layout="wide")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    current = settings()
+    factory = sessions()
+    login.start(current, factory)
+    user = login.signed_in(factory)
+    _user.set(user)
+    page = st.navigation(navigation(user))
+    if user is not None:
+        login.write_pending_cookie()
+        _sidebar(user, factory)
+    if notice := st.session_state.pop("flash", None):
+        st.success(notice)
+    token = _through_navigation.set(True)
+    try:
+        page.run()
+    except Exception:
+        log.exception("unexpected error on page %s", page.title)
+        st.error(APOLOGY)
+    finally:
+        _through_navigation.reset(token)
+
+
+def page_guard() -> None:
+    """First call of every page: make sure the page runs inside `Home.py`'s navigation.
+
+    When a `pages/` folder exists, Streamlit may run a page file directly (its old multipage
+    mode: the first request after a start is a page's URL, and every `AppTest` run), skipping
+    `Home.py` and whatever it checks. Such a run is handed to `run_app()` here, which runs the
+    page through the navigation, and the direct run stops.
+    """
+    if not _through_navigation.get():
+        PagesManager.uses_pages_directory = False
+        run_app()
+        st.stop()
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    file: str
+    title: str
+    icon: str
+    section: str
+    roles: frozenset[str]
+
+    @property
+    def url_path(self) -> str:
+        return Path(self.file).stem
+
+
+EVERYONE = frozenset(users.ROLES)
+PAGES = (
+    PageSpec("inicio.py", "Inicio", ":material/home:", "", EVERYONE),
+    PageSpec("datos.py", "Datos", ":material/upload_file:", "Administración", frozenset({"admin"})),
+    PageSpec("usuarios.py", "Usuarios", ":material/group:", "Administración", frozenset({"admin"})),
+    PageSpec("cuenta.py", "Mi cuenta", ":material/key:", "Cuenta", EVERYONE),
+)
+
+
+def navigation(user: login.SignedIn | None) -> dict[str, list[st.Page]]:
+    """The pages this session may open; every other known URL shows the login form, the
+    password change or a "sin acceso" notice instead, so no URL runs a page it should not.
+    """
+    if user is None:
+        return _everything_shows(PAGES_DIR / "login.py", "Ingresar")
+    if user.must_change_password:
+        return _everything_shows(PAGES_DIR / "cuenta.py", "Mi cuenta")
+    sections: dict[str, list[st.Page]] = {}
+    for index, spec in enumerate(PAGES):
+        if user.role in spec.roles:
+            page = st.Page(PAGES_DIR / spec.file, title=spec.title, icon=spec.icon,
+                           url_path=spec.url_path, default=index == 0)  # fmt: skip
+        else:
+            page = st.Page(_no_access, title=spec.title, url_path=spec.url_path,
+                           visibility="hidden")  # fmt: skip
+        sections.setdefault(spec.section, []).append(page)
+    return sections
+
+
+def _everything_shows(path: Path, title: str) -> dict[str, list[st.Page]]:
+    hidden = [
+        st.Page(path, title=title, url_path=spec.url_path, visibility="hidden")
+        for spec in PAGES[1:]
+        if spec.url_path != path.stem
+    ]
+    return {"": [st.Page(path, title=title, url_path=path.stem, default=True), *hidden]}
+
+
+def _no_access() -> None:
+    st.warning("No tienes acceso a esta página. Elige una opción del menú.")
+
+
+def _sidebar(user: login.SignedIn, factory: sessionmaker[Session]) -> None:
+    with st.sidebar:
+        st.markdown(f"**{user.name}**  \nRol: {user.role}")
+        login.logout_button(factory)

@@ -1,0 +1,203 @@
+"""streamlit-authenticator wired to our database: its form and remember-me cookie, our rules.
+
+The library keeps users in a dict and its cookie only names the user, so on its own a lockout
+forgets itself on rerun (its issue #237) and a logout leaves the cookie valid elsewhere (#91).
+Here its password check is replaced by `lib.auth.login` (attempts and lock time in the
+database) and its cookie also carries the user's session version, which every run checks
+against the database: logout, deactivation and a password change end every other session.
+Nothing here calls the library's `register_user`.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import jwt
+import streamlit as st
+import streamlit_authenticator as stauth
+from sqlalchemy.orm import Session, sessionmaker
+from streamlit_authenticator.models import AuthenticationModel, CookieModel
+from streamlit_authenticator.utilities import LoginError
+
+from lib import auth, config, formatting, users
+from lib.models import utcnow
+
+COOKIE_NAME = "envio_masivo_sesion"
+FIELDS = {
+    "Form name": "Ingresar",
+    "Username": "Usuario",
+    "Password": "Contraseña",
+    "Login": "Ingresar",
+}
+SESSION_ENDED = (
+    "Tu sesión terminó (cerraste sesión, cambió tu contraseña o tu acceso). Ingresa de nuevo."
+)
+_current: ContextVar[stauth.Authenticate | None] = ContextVar("authenticator", default=None)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The logged-in user as this run sees it, re-read from the database every run."""
+
+    username: str
+    name: str
+    email: str
+    role: str
+    must_change_password: bool
+
+
+class _DatabaseChecks(AuthenticationModel):
+    """The library's model with its password check replaced by ours (lockout, audit)."""
+
+    sessions: sessionmaker[Session]
+    zone: ZoneInfo
+
+    def check_credentials(self, username: str, password: str) -> bool:
+        with self.sessions() as session, session.begin():
+            outcome = auth.login(session, username, password, now=utcnow())
+            version = outcome.user.session_version if outcome.ok else None
+        if outcome.ok:
+            st.session_state["session_version"] = version
+            return True
+        st.session_state["login_error"] = outcome.message
+        if outcome.locked_until is not None:
+            until = formatting.moment(outcome.locked_until, self.zone)
+            st.session_state["login_error"] = (
+                f"Demasiados intentos fallidos: el usuario está bloqueado hasta el {until}."
+            )
+        return False
+
+
+class _VersionedCookie(CookieModel):
+    """The library's cookie plus the user's session version, checked when it is read."""
+
+    sessions: sessionmaker[Session]
+
+    def _token_encode(self) -> str:
+        claims = {
+            "username": st.session_state["username"],
+            "exp_date": self.exp_date,
+            "ver": st.session_state["session_version"],
+        }
+        return jwt.encode(claims, self.cookie_key, algorithm="HS256")
+
+    def get_cookie(self) -> dict | None:
+        token = super().get_cookie()
+        if not token or not isinstance(token.get("ver"), int):
+            return None
+        with self.sessions() as session:
+            user = auth.session_user(session, token.get("username", ""), token["ver"])
+        if user is None:
+            return None
+        st.session_state["session_version"] = token["ver"]
+        return token
+
+
+def start(settings: config.Settings, sessions: sessionmaker[Session]) -> None:
+    """Build this run's authenticator from the active users; restore a session from a cookie."""
+    with sessions() as session:
+        credentials = {
+            "usernames": {
+                u.username: {"name": u.name, "email": u.email, "password": u.password_hash}
+                for u in users.all_users(session)
+                if u.active
+            }
+        }
+    authenticator = stauth.Authenticate(
+        credentials,
+        COOKIE_NAME,
+        settings.auth_cookie_key,
+        settings.auth_cookie_expiry_days,
+        auto_hash=False,
+        login_sleep_time=0,
+    )
+    model = authenticator.authentication_controller.authentication_model
+    model.__class__ = _DatabaseChecks
+    model.sessions, model.zone = sessions, settings.timezone
+    cookie = authenticator.cookie_controller.cookie_model
+    cookie.__class__ = _VersionedCookie
+    cookie.sessions = sessions
+    _current.set(authenticator)
+    if not st.session_state.get("authentication_status"):
+        try:
+            authenticator.login(location="unrendered")
+        except LoginError:
+            _forget()
+
+
+def signed_in(sessions: sessionmaker[Session]) -> SignedIn | None:
+    """The user of this session if it is still valid; otherwise the session is ended."""
+    if not st.session_state.get("authentication_status"):
+        return None
+    with sessions() as session:
+        user = auth.session_user(
+            session,
+            st.session_state.get("username") or "",
+            st.session_state.get("session_version", -1),
+        )
+    if user is None:
+        _forget()
+        st.session_state["login_error"] = SESSION_ENDED
+        return None
+    return SignedIn(user.username, user.name, user.email, user.role, user.must_change_password)
+
+
+def login_form() -> None:
+    """The library's form in Spanish; on success the app reruns to show the user's pages."""
+    authenticator = _authenticator()
+    try:
+        authenticator.login(fields=FIELDS, key="ingresar")
+    except LoginError as exc:
+        st.session_state["login_error"] = str(exc)
+    if st.session_state.get("authentication_status"):
+        st.session_state.pop("login_error", None)
+        st.session_state["cookie_pending"] = True
+        st.rerun()
+    if st.session_state.get("login_error"):
+        st.error(st.session_state["login_error"])
+
+
+def logout_button(sessions: sessionmaker[Session]) -> None:
+    """**Cerrar sesión** in the sidebar: ends this and every other session of the user."""
+
+    def end_everywhere(details: dict) -> None:
+        with sessions() as session, session.begin():
+            auth.end_sessions(session, details["username"])
+
+    _authenticator().logout(
+        "Cerrar sesión", location="sidebar", key="cerrar_sesion", callback=end_everywhere
+    )
+    if st.session_state.get("logout"):
+        st.session_state["logout"] = False
+        st.rerun()
+
+
+def refresh_cookie(new_version: int) -> None:
+    """After the user changed their own password: keep this session, with a new cookie."""
+    st.session_state["session_version"] = new_version
+    st.session_state["cookie_pending"] = True
+
+
+def write_pending_cookie() -> None:
+    """Send the remember-me cookie in a run that completes.
+
+    The cookie is set by a component in the browser; in the run that logs in, the rerun that
+    shows the user's pages would discard that component before it runs.
+    """
+    if st.session_state.pop("cookie_pending", False):
+        _authenticator().cookie_controller.set_cookie()
+
+
+def _forget() -> None:
+    for key in ("authentication_status", "username", "name", "email", "roles", "session_version"):
+        st.session_state[key] = None
+    _authenticator().cookie_controller.delete_cookie()
+
+
+def _authenticator() -> stauth.Authenticate:
+    authenticator = _current.get()
+    if authenticator is None:
+        raise RuntimeError("login.start() must run before the page")
+    return authenticator
