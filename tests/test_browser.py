@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from lib import tables
+from lib import tables, users
 from tests.support import AppServer, browser_executable
 
 COOKIE = "envio_masivo_sesion"
@@ -123,11 +123,38 @@ def test_remember_me_cookie_then_logout_ends_it(
     page.get_by_role("button", name="Cerrar sesión").click()
     settle(page)
     expect(page.get_by_role("textbox", name="Usuario", exact=True)).to_be_visible()
-    third = page.context.new_page()
-    third.context.add_cookies([cookie])
-    third.goto(f"{app_server.url}/cuenta")
-    expect(third.get_by_role("textbox", name="Usuario", exact=True)).to_be_visible(timeout=30_000)
-    expect(third.get_by_role("heading", name="Mi cuenta")).to_have_count(0)
+    assert_cookie_refused(page, app_server, cookie)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: users.set_active(s, "ana", False, by="root"),
+        lambda s: users.reset_password(s, "ana", "temporal-nueva-1", by="root"),
+    ],
+    ids=["deactivated", "password reset"],
+)
+def test_a_valid_cookie_is_refused_after_the_user_changes(
+    people: dict[str, str], app_server: AppServer, page: Page, database, change
+) -> None:
+    page.goto(app_server.url)
+    log_in(page, "ana", people["ana"])
+    cookie = session_cookie(page)
+    with database() as session, session.begin():
+        change(session)
+    assert_cookie_refused(page, app_server, cookie)
+
+
+def assert_cookie_refused(page: Page, app_server: AppServer, cookie: dict) -> None:
+    """A fresh tab carrying `cookie` gets the login form, not the page it asked for."""
+    fresh = page.context.browser.new_context()
+    fresh.add_cookies([cookie])
+    tab = fresh.new_page()
+    tab.goto(f"{app_server.url}/cuenta")
+    expect(tab.get_by_role("textbox", name="Usuario", exact=True)).to_be_visible(timeout=30_000)
+    settle(tab)
+    expect(tab.get_by_role("heading", name="Mi cuenta")).to_have_count(0)
+    fresh.close()
 
 
 def test_home_shows_the_demo_sociedades(

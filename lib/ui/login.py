@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import jwt
@@ -71,17 +72,41 @@ class _DatabaseChecks(AuthenticationModel):
 
 
 class _VersionedCookie(CookieModel):
-    """The library's cookie plus the user's session version, checked when it is read."""
+    """The library's cookie plus the user's session version, checked when it is read.
+
+    Writing it is deferred to `write_pending_cookie()`: the cookie is set by a component in the
+    browser, and the reruns right after a login would discard that component before it ran.
+    """
 
     sessions: sessionmaker[Session]
 
-    def _token_encode(self) -> str:
+    def set_cookie(self) -> None:
+        expires = datetime.now(UTC) + timedelta(days=self.cookie_expiry_days)
         claims = {
             "username": st.session_state["username"],
-            "exp_date": self.exp_date,
+            "exp_date": expires.timestamp(),
             "ver": st.session_state["session_version"],
         }
-        return jwt.encode(claims, self.cookie_key, algorithm="HS256")
+        st.session_state["cookie_pending"] = {
+            "token": jwt.encode(claims, self.cookie_key, algorithm="HS256"),
+            "expires": expires.isoformat(),
+        }
+
+    def write_pending(self) -> None:
+        """Render the cookie writer until the browser reports that it wrote the cookie."""
+        pending = st.session_state.get("cookie_pending")
+        if not pending:
+            return
+        written = self.cookie_manager.cookie_manager(
+            method="set",
+            cookie=self.cookie_name,
+            value=pending["token"],
+            options={"path": "/", "expires": pending["expires"], "sameSite": "strict"},
+            key="escribir_sesion",
+            default=False,
+        )
+        if written:
+            del st.session_state["cookie_pending"]
 
     def get_cookie(self) -> dict | None:
         token = super().get_cookie()
@@ -153,7 +178,6 @@ def login_form() -> None:
         st.session_state["login_error"] = str(exc)
     if st.session_state.get("authentication_status"):
         st.session_state.pop("login_error", None)
-        st.session_state["cookie_pending"] = True
         st.rerun()
     if st.session_state.get("login_error"):
         st.error(st.session_state["login_error"])
@@ -177,17 +201,11 @@ def logout_button(sessions: sessionmaker[Session]) -> None:
 def refresh_cookie(new_version: int) -> None:
     """After the user changed their own password: keep this session, with a new cookie."""
     st.session_state["session_version"] = new_version
-    st.session_state["cookie_pending"] = True
+    _authenticator().cookie_controller.set_cookie()
 
 
 def write_pending_cookie() -> None:
-    """Send the remember-me cookie in a run that completes.
-
-    The cookie is set by a component in the browser; in the run that logs in, the rerun that
-    shows the user's pages would discard that component before it runs.
-    """
-    if st.session_state.pop("cookie_pending", False):
-        _authenticator().cookie_controller.set_cookie()
+    _authenticator().cookie_controller.cookie_model.write_pending()
 
 
 def _forget() -> None:
