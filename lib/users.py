@@ -143,6 +143,16 @@ def set_role(session: Session, username: str, role: str, *, by: str) -> None:
     _audit(session, by, "role", user.username, role)
 
 
+def update_contact(session: Session, username: str, name: str, email: str, *, by: str) -> None:
+    """Name and email; the email is where this user's send logs arrive."""
+    if not name.strip():
+        raise InvalidValue("el nombre no puede estar vacío")
+    user = find(session, username)
+    user.name = " ".join(name.split())
+    user.email = emails.address(email)
+    _audit(session, by, "contact", user.username, user.email)
+
+
 def unlock(session: Session, username: str, *, by: str) -> None:
     user = find(session, username)
     user.locked_until = None

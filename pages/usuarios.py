@@ -77,6 +77,17 @@ if state_col.button("Desactivar" if target.active else "Reactivar"):
 if lock_col.button("Desbloquear", disabled=target.locked_until is None):
     ui.save(partial(users.unlock, username=chosen, by=me.username), f"{chosen} desbloqueado.")
 
+with st.form("contacto"):
+    left, right = st.columns(2)
+    new_name = left.text_input("Nombre", value=target.name, key=f"nombre-{chosen}")
+    new_email = right.text_input("Correo", value=target.email, key=f"correo-{chosen}")
+    if st.form_submit_button("Guardar nombre y correo"):
+        ui.save(
+            partial(users.update_contact, username=chosen, name=new_name, email=new_email,
+                    by=me.username),
+            f"Datos de {chosen} guardados.",
+        )  # fmt: skip
+
 with st.form("restablecer", clear_on_submit=True):
     temporary = st.text_input(f"Nueva contraseña temporal para {chosen}", type="password")
     if st.form_submit_button("Restablecer contraseña"):

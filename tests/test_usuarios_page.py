@@ -103,3 +103,20 @@ def test_an_admin_cannot_deactivate_themselves(page: AppTest) -> None:
     page.run()
     click(page, "Desactivar")
     assert page.error[0].value == "No puedes desactivar tu propio usuario."
+
+
+def test_edit_name_and_email(page: AppTest, database) -> None:
+    page.selectbox(key="usuario-elegido").select("ana")
+    page.run()
+    page.text_input(key="correo-ana").input("Ana.Lopez@Empresa.EXAMPLE")
+    page.text_input(key="nombre-ana").input("Ana López")
+    click(page, "Guardar nombre y correo")
+    assert page.success[0].value == "Datos de ana guardados."
+    ana = stored(database, "ana")
+    assert (ana.name, ana.email) == ("Ana López", "Ana.Lopez@empresa.example")
+
+
+def test_a_bad_email_is_refused(page: AppTest) -> None:
+    page.text_input(key="correo-ana").input("ana@")
+    click(page, "Guardar nombre y correo")
+    assert page.error[0].value == "Correo no válido: 'ana@'."
