@@ -1,31 +1,46 @@
-"""Email address syntax, checked the same way wherever an address enters the system."""
+"""Email addresses, checked the same way wherever one enters the system.
+
+Syntax only (the `email-validator` package, no DNS look-up): the catalog is typed by people
+who know their customers, and an unreachable mailbox shows up as a failed send with its reason.
+Lists are separated by `;` everywhere: input, storage, display and the send log.
+"""
 
 from __future__ import annotations
 
 import re
 
+from email_validator import EmailNotValidError, validate_email
+
 from lib.normalize import InvalidValue
 
-LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-MAX_ADDRESS_LENGTH = 254
+SEPARATORS_RE = re.compile(r"[;,]")
+SEPARATOR = ";"
 
 
 def address(value: str) -> str:
-    """`Cobranza@Cliente.COM.MX ` → `Cobranza@cliente.com.mx`; a bad address names itself."""
+    """`Cobranza@Cliente.COM.MX ` → `Cobranza@cliente.com.mx`; a bad address names itself.
+
+    Non-ASCII mailbox names are refused: many receiving servers do not accept them (SMTPUTF8).
+    """
     candidate = value.strip()
-    local, at, domain = candidate.rpartition("@")
-    domain = domain.lower()
-    labels = domain.split(".")
-    valid = (
-        at
-        and len(candidate) <= MAX_ADDRESS_LENGTH
-        and len(local) <= 64
-        and LOCAL_RE.match(local)
-        and len(labels) >= 2
-        and all(LABEL_RE.match(label) for label in labels)
-        and not labels[-1].isdigit()
-    )
-    if not valid:
-        raise InvalidValue(f"correo no válido: '{candidate}'")
-    return f"{local}@{domain}"
+    try:
+        checked = validate_email(candidate, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        raise InvalidValue(f"correo no válido: '{candidate}'") from None
+    return checked.normalized
+
+
+def address_list(value: str) -> tuple[str, ...]:
+    """`a@x.mx; B@Y.MX ,a@x.mx;` → `("a@x.mx", "B@y.mx")`: `;` or `,`, order kept, no repeats."""
+    found: dict[str, str] = {}
+    for part in SEPARATORS_RE.split(value):
+        if part.strip():
+            normalized = address(part)
+            found.setdefault(normalized.lower(), normalized)
+    if not found:
+        raise InvalidValue("sin correos")
+    return tuple(found.values())
+
+
+def join(addresses: tuple[str, ...]) -> str:
+    return SEPARATOR.join(addresses)

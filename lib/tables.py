@@ -22,6 +22,7 @@ CSV_ENCODINGS = ("utf-8-sig", "cp1252")
 CSV_DELIMITERS = ",;\t|"
 MAX_ROWS = 200_000
 PROGRESS_EVERY = 2_000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 Progress = Callable[[float], None]
 
@@ -59,7 +60,11 @@ def read_table(filename: str, content: bytes, progress: Progress | None = None) 
 
 
 def write_xlsx(headers: list[str], rows: list[list[object]], *, sheet: str = "Hoja1") -> bytes:
-    """A one-sheet workbook with a bold header row, as bytes for a download or a file."""
+    """A one-sheet workbook with a bold header row, as bytes for a download or a file.
+
+    Text that Excel would run as a formula (`=`, `+`, `-`, `@`, tab, CR at the start) is written
+    with a leading apostrophe: a customer name or email must never become a formula.
+    """
     workbook = openpyxl.Workbook()
     worksheet = workbook.active
     worksheet.title = sheet
@@ -67,10 +72,16 @@ def write_xlsx(headers: list[str], rows: list[list[object]], *, sheet: str = "Ho
     for cell in worksheet[1]:
         cell.font = openpyxl.styles.Font(bold=True)
     for row in rows:
-        worksheet.append(row)
+        worksheet.append([neutralise(value) for value in row])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def neutralise(value: object) -> object:
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
+        return "'" + value
+    return value
 
 
 def _xlsx_lines(content: bytes, progress: Progress) -> list[list[object]]:

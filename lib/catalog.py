@@ -1,0 +1,445 @@
+"""Catálogo Envío Masivo: which customers get their statement, at which addresses.
+
+Every way in (Individual, a paste into Masiva, an uploaded file, the CLI) goes through the same
+steps: `normalise_row()` cleans one row without touching the database, `review()` gives each
+row its verdict with a fixed number of queries whatever the batch size, and `apply()` reviews
+again and writes inside the caller's transaction, so what is saved is what the verdicts say.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from lib import db, emails, normalize, tables
+from lib.models import AuditEvent, Company, Customer, Recipient, utcnow
+
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+HEADER_WORDS = {
+    "company_code": {"sociedad", "soc", "bukrs"},
+    "customer_no": {"nocliente", "cliente", "numerocliente", "nodecliente", "kunnr"},
+    "emails": {"correo", "correos", "email", "emails", "mail", "correoelectronico"},
+}
+COLUMN_TITLES = {"company_code": "Sociedad", "customer_no": "No. Cliente", "emails": "Correo"}
+KEY_CHUNK = 2_000
+SEARCH_LIMIT = 100
+
+NEW, UPDATE, UNCHANGED, SKIPPED, ERROR = "nuevo", "actualiza", "sin cambios", "omitida", "error"
+
+
+@dataclass(frozen=True)
+class Entry:
+    company_code: str
+    customer_no: str
+    emails: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.company_code, self.customer_no)
+
+
+@dataclass(frozen=True)
+class CleanRow:
+    """One input row after cleaning: an `Entry`, or the reason it cannot be one."""
+
+    row: int
+    raw: tuple[str, str, str]
+    entry: Entry | None = None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class Batch:
+    rows: list[CleanRow]
+    notices: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    row: int
+    company_code: str
+    customer_no: str
+    customer_name: str
+    emails: str
+    status: str
+    reason: str = ""
+    message: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.status}: {self.reason}" if self.reason else self.status
+
+    @property
+    def saved(self) -> bool:
+        return self.status in (NEW, UPDATE)
+
+
+def normalise_row(row: int, cells: Sequence[object]) -> CleanRow:
+    """Sociedad, No. Cliente and Correo(s) of one row, cleaned; no database involved."""
+    raw = tuple(_raw(c) for c in (*cells[:3], "", "", ""))[:3]
+    for title, value in zip(COLUMN_TITLES.values(), raw, strict=True):
+        if CONTROL_RE.search(value.strip()):
+            return CleanRow(
+                row, raw, error=f"{title} contiene saltos de línea o caracteres de control"
+            )
+    try:
+        entry = Entry(
+            normalize.company_code(raw[0]),
+            normalize.customer_no(raw[1]),
+            emails.address_list(raw[2]),
+        )
+    except normalize.InvalidValue as exc:
+        return CleanRow(row, raw, error=str(exc))
+    return CleanRow(row, raw, entry)
+
+
+def is_header(cells: Sequence[object]) -> bool:
+    keys = [normalize.header_key(c) for c in cells[:3]]
+    matches = sum(
+        1 for key, words in zip(keys, HEADER_WORDS.values(), strict=False) if key in words
+    )
+    return matches >= 2
+
+
+def from_pasted(rows: Iterable[Sequence[object]]) -> Batch:
+    """Rows as pasted into the editor: positional columns, a header row skipped, blanks ignored."""
+    clean: list[CleanRow] = []
+    notices: list[str] = []
+    extra_columns = False
+    for number, cells in enumerate(rows, start=1):
+        texts = [_raw(c) for c in cells]
+        if not any(t.strip() for t in texts):
+            continue
+        if not clean and not notices and is_header(texts):
+            notices.append(f"La fila {number} parece un encabezado y se ignoró.")
+            continue
+        extra_columns = extra_columns or any(t.strip() for t in texts[3:])
+        clean.append(normalise_row(number, texts))
+    if extra_columns:
+        notices.append("Se ignoraron las columnas después de Correo.")
+    return Batch(clean, notices)
+
+
+def from_table(table: tables.Table) -> Batch:
+    """An uploaded file: columns found by their titles (Sociedad, NoCliente, Correo)."""
+    keys = [normalize.header_key(h) for h in table.headers]
+    positions = {}
+    for name, words in HEADER_WORDS.items():
+        found = next((i for i, key in enumerate(keys) if key in words), None)
+        if found is None:
+            raise tables.TableError(
+                "Faltan las columnas Sociedad, NoCliente y Correo. "
+                f"Columnas encontradas: {', '.join(h for h in table.headers if h) or 'ninguna'}"
+            )
+        positions[name] = found
+    notices = []
+    if len([h for h in table.headers if h]) > 3:
+        notices.append("Se ignoraron las columnas que no son Sociedad, NoCliente o Correo.")
+    ordered = list(positions.values())
+    rows = [
+        normalise_row(number, [_cell(cells, i) for i in ordered]) for number, cells in table.rows
+    ]
+    return Batch(rows, notices)
+
+
+def _cell(cells: list[object], index: int) -> str:
+    return _raw(cells[index]) if index < len(cells) else ""
+
+
+def _raw(value: object) -> str:
+    """A cell as text without cleaning it, so a line break inside it can still be refused."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def review(session: Session, batch: Batch) -> list[Verdict]:
+    """A verdict per row: nuevo, actualiza, sin cambios, omitida (repeated later) or error."""
+    entries = [r.entry for r in batch.rows if r.entry]
+    known_companies = set(session.scalars(select(Company.code)))
+    names = _customer_names(session, {e.key for e in entries})
+    current = _current_emails(session, {e.key for e in entries})
+    last_row = {r.entry.key: r.row for r in batch.rows if r.entry}
+    verdicts = []
+    for clean in batch.rows:
+        verdicts.append(_verdict(clean, known_companies, names, current, last_row))
+    return verdicts
+
+
+def _verdict(
+    clean: CleanRow,
+    companies: set[str],
+    names: dict[tuple[str, str], str],
+    current: dict[tuple[str, str], str],
+    last_row: dict[tuple[str, str], int],
+) -> Verdict:
+    entry = clean.entry
+    if entry is None:
+        return Verdict(
+            clean.row,
+            clean.raw[0].strip(),
+            clean.raw[1].strip(),
+            "",
+            clean.raw[2].strip(),
+            ERROR,
+            clean.error,
+        )
+    base = Verdict(
+        clean.row,
+        entry.company_code,
+        entry.customer_no,
+        names.get(entry.key, ""),
+        emails.join(entry.emails),
+        ERROR,
+    )
+    if entry.company_code not in companies:
+        return replace(base, reason=f"la sociedad {entry.company_code} no existe")
+    if entry.key not in names:
+        return replace(
+            base,
+            reason=f"el cliente {entry.customer_no} no está dado de alta en la sociedad "
+            f"{entry.company_code}",
+        )
+    if last_row[entry.key] != clean.row:
+        return replace(
+            base,
+            status=SKIPPED,
+            reason=f"repetida en la fila {last_row[entry.key]}; gana la última",
+        )
+    before = current.get(entry.key)
+    if before is None:
+        return replace(base, status=NEW)
+    return replace(base, status=UNCHANGED if before == base.emails else UPDATE)
+
+
+def _customer_names(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    found: dict[tuple[str, str], str] = {}
+    for chunk in _chunks(keys):
+        rows = session.execute(
+            select(Customer.company_code, Customer.customer_no, Customer.name).where(
+                tuple_(Customer.company_code, Customer.customer_no).in_(chunk)
+            )
+        )
+        found.update({(c, n): name for c, n, name in rows})
+    return found
+
+
+def _current_emails(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    found: dict[tuple[str, str], str] = {}
+    for chunk in _chunks(keys):
+        rows = session.execute(
+            select(Recipient.company_code, Recipient.customer_no, Recipient.emails).where(
+                tuple_(Recipient.company_code, Recipient.customer_no).in_(chunk)
+            )
+        )
+        found.update({(c, n): e for c, n, e in rows})
+    return found
+
+
+def _chunks(keys: set[tuple[str, str]]) -> Iterable[list[tuple[str, str]]]:
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), KEY_CHUNK):
+        yield ordered[start : start + KEY_CHUNK]
+
+
+def apply(session: Session, batch: Batch, *, username: str) -> list[Verdict]:
+    """Review again and save the new and changed rows; each verdict gets its Mensaje.
+
+    The caller commits. Rows in error or repeated later are never written.
+    """
+    verdicts = review(session, batch)
+    now = utcnow()
+    current = _current_emails(
+        session, {(v.company_code, v.customer_no) for v in verdicts if v.saved}
+    )
+    new = [v for v in verdicts if v.status == NEW]
+    changed = [v for v in verdicts if v.status == UPDATE]
+    if new:
+        session.execute(
+            insert(Recipient),
+            [
+                {
+                    "company_code": v.company_code,
+                    "customer_no": v.customer_no,
+                    "emails": v.emails,
+                    "created_by": username,
+                    "created_at": now,
+                    "updated_by": username,
+                    "updated_at": now,
+                }
+                for v in new
+            ],
+        )
+    for v in changed:
+        session.execute(
+            update(Recipient)
+            .where(Recipient.company_code == v.company_code, Recipient.customer_no == v.customer_no)
+            .values(emails=v.emails, updated_by=username, updated_at=now)
+        )
+    session.add_all(
+        _audit(
+            username,
+            "add" if v.status == NEW else "update",
+            v,
+            current.get((v.company_code, v.customer_no)),
+        )
+        for v in [*new, *changed]
+    )
+    return [replace(v, message=_message(v)) for v in verdicts]
+
+
+def _message(v: Verdict) -> str:
+    return {
+        NEW: "guardado",
+        UPDATE: "actualizado",
+        UNCHANGED: "sin cambios",
+        SKIPPED: f"no se guardó: {v.reason}",
+        ERROR: f"no se guardó: {v.reason}",
+    }[v.status]
+
+
+def _audit(username: str, action: str, v: Verdict, before: str | None) -> AuditEvent:
+    return AuditEvent(
+        username=username,
+        action=action,
+        entity="recipient",
+        entity_key=f"{v.company_code}/{v.customer_no}",
+        details=json.dumps({"antes": before, "despues": v.emails}, ensure_ascii=False),
+    )
+
+
+def add_one(
+    session: Session, company: str, customer: str, addresses: str, *, username: str
+) -> Verdict:
+    """Alta Individual (and editing a row's emails): one row through the same pipeline."""
+    (verdict,) = apply(
+        session, Batch([normalise_row(1, [company, customer, addresses])]), username=username
+    )
+    return verdict
+
+
+def individual_message(v: Verdict) -> str:
+    """The sentence the Individual screen shows for one Grabar."""
+    who = f"El cliente {v.customer_no} ({v.customer_name})" if v.customer_name else ""
+    if v.status == NEW:
+        return f"{who} quedó dado de alta en el catálogo de la sociedad {v.company_code}."
+    if v.status == UPDATE:
+        return f"{who} de la sociedad {v.company_code} fue actualizado: {v.emails}."
+    if v.status == UNCHANGED:
+        return f"{who} de la sociedad {v.company_code} ya tenía esos correos; sin cambios."
+    return v.reason[:1].upper() + v.reason[1:] + "."
+
+
+def delete(session: Session, company: str, customer: str, *, username: str) -> bool:
+    """Borrado: remove one entry; False when it was not in the catalog."""
+    key = (normalize.company_code(company), normalize.customer_no(customer))
+    before = _current_emails(session, {key}).get(key)
+    if before is None:
+        return False
+    session.execute(
+        sql_delete(Recipient).where(
+            Recipient.company_code == key[0], Recipient.customer_no == key[1]
+        )
+    )
+    session.add(
+        AuditEvent(
+            username=username,
+            action="delete",
+            entity="recipient",
+            entity_key=f"{key[0]}/{key[1]}",
+            details=json.dumps({"antes": before, "despues": None}, ensure_ascii=False),
+        )
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class Listed:
+    company_code: str
+    customer_no: str
+    name: str
+    emails: str
+    updated_by: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    rows: list[Listed]
+    total: int
+
+
+def search(
+    session: Session,
+    *,
+    company: str = "",
+    customer: str = "",
+    name: str = "",
+    limit: int | None = SEARCH_LIMIT,
+    offset: int = 0,
+) -> SearchResult:
+    """Búsqueda by Sociedad and/or No. Cliente and/or part of the name; capped, with the total."""
+    query = select(Recipient, Customer.name).join(
+        Customer,
+        (Customer.company_code == Recipient.company_code)
+        & (Customer.customer_no == Recipient.customer_no),
+    )
+    if company.strip():
+        query = query.where(Recipient.company_code == normalize.company_code(company))
+    if customer.strip():
+        query = query.where(Recipient.customer_no == normalize.customer_no(customer))
+    if name.strip():
+        pattern = f"%{name.strip().lower()}%"
+        query = query.where(
+            or_(
+                db.unicode_lower(Customer.name).like(pattern),
+                db.unicode_lower(Recipient.emails).like(pattern),
+            )
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = query.order_by(Recipient.company_code, Recipient.customer_no).offset(offset)
+    if limit is not None:
+        page = page.limit(limit)
+    rows = [
+        Listed(r.company_code, r.customer_no, customer_name, r.emails, r.updated_by, r.updated_at)
+        for r, customer_name in session.execute(page)
+    ]
+    return SearchResult(rows, total)
+
+
+EXPORT_HEADERS = [
+    "Sociedad",
+    "NoCliente",
+    "NombreCliente",
+    "Correo",
+    "Modificado por",
+    "Modificado el (UTC)",
+]
+
+
+def export_xlsx(
+    session: Session, *, company: str = "", customer: str = "", name: str = ""
+) -> bytes:
+    """The catalog (or a search's rows) as `.xlsx`, in the same columns an import reads."""
+    result = search(session, company=company, customer=customer, name=name, limit=None)
+    rows = [
+        [
+            r.company_code,
+            r.customer_no,
+            r.name,
+            r.emails,
+            r.updated_by,
+            r.updated_at.strftime("%Y-%m-%d %H:%M"),
+        ]
+        for r in result.rows
+    ]
+    return tables.write_xlsx(EXPORT_HEADERS, rows, sheet="Catalogo")
