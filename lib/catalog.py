@@ -16,7 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, insert, or_, select, tuple_, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from lib import db, emails, normalize, tables
 from lib.models import AuditEvent, Company, Customer, Recipient, utcnow
@@ -79,6 +79,20 @@ class Verdict:
     @property
     def saved(self) -> bool:
         return self.status in (NEW, UPDATE)
+
+
+def company_choices(session: Session) -> dict[str, str]:
+    """Sociedades to pick from: code → `SM02 · Name`."""
+    companies = session.execute(select(Company.code, Company.name).order_by(Company.code))
+    return {code: f"{code} · {name}" for code, name in companies}
+
+
+def totals(verdicts: Iterable[Verdict]) -> dict[str, int]:
+    """How many rows got each verdict, in the order the screen lists them."""
+    counts = {NEW: 0, UPDATE: 0, UNCHANGED: 0, SKIPPED: 0, ERROR: 0}
+    for verdict in verdicts:
+        counts[verdict.status] += 1
+    return counts
 
 
 def normalise_row(row: int, cells: Sequence[object]) -> CleanRow:
@@ -424,6 +438,12 @@ EXPORT_HEADERS = [
     "Modificado por",
     "Modificado el (UTC)",
 ]
+
+
+def export_file(sessions: sessionmaker[Session], **criteria: str) -> bytes:
+    """`export_xlsx` in its own session, for a download generated only when it is clicked."""
+    with sessions() as session:
+        return export_xlsx(session, **criteria)
 
 
 def export_xlsx(

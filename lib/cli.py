@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from lib import config, db, demo, importers, users
+from lib import catalog, config, db, demo, importers, tables, users
 from lib.normalize import InvalidValue
 
 log = logging.getLogger("lib.cli")
@@ -77,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     add.set_defaults(handler=_users_add)
 
+    _catalog_commands(commands)
+
     import_cmd = commands.add_parser("import", help="importa un archivo .xlsx o .csv")
     import_sub = import_cmd.add_subparsers(dest="kind", required=True, metavar="TIPO")
     for kind, spec in importers.KINDS.items():
@@ -89,6 +91,83 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("file", type=Path, metavar="FILE", help="archivo .xlsx o .csv")
         sub.set_defaults(handler=_import)
     return parser
+
+
+def _catalog_commands(commands: argparse._SubParsersAction) -> None:
+    catalog_cmd = commands.add_parser("catalog", help="catálogo de envío masivo")
+    sub = catalog_cmd.add_subparsers(dest="catalog_command", required=True, metavar="ACCIÓN")
+    load = sub.add_parser(
+        "import",
+        help="da de alta o actualiza desde .xlsx/.csv (Sociedad, NoCliente, Correo)",
+        description="Una línea por fila: 'fila N: <mensaje>'. Sale con 1 si alguna fila fue "
+        "rechazada; las válidas se guardan igual.",
+    )
+    load.add_argument("file", type=Path, metavar="FILE")
+    load.set_defaults(handler=_catalog_import)
+    export = sub.add_parser("export", help="escribe el catálogo completo a un .xlsx")
+    export.add_argument("file", type=Path, metavar="FILE")
+    export.set_defaults(handler=_catalog_export)
+    add = sub.add_parser("add", help="alta individual (o actualiza los correos)")
+    add.add_argument("company", metavar="SOCIEDAD")
+    add.add_argument("customer", metavar="NOCLIENTE")
+    add.add_argument("emails", metavar="EMAILS", help="correos separados por ;")
+    add.set_defaults(handler=_catalog_add)
+    remove = sub.add_parser("delete", help="borra un cliente del catálogo")
+    remove.add_argument("company", metavar="SOCIEDAD")
+    remove.add_argument("customer", metavar="NOCLIENTE")
+    remove.set_defaults(handler=_catalog_delete)
+
+
+def _catalog_import(args: argparse.Namespace) -> int:
+    try:
+        batch = catalog.from_table(tables.read_path(args.file))
+    except tables.TableError as exc:
+        raise CommandError(str(exc)) from None
+    engine = _engine()
+    with db.session_factory(engine)() as session, session.begin():
+        results = catalog.apply(session, batch, username=_cli_actor())
+    for notice in batch.notices:
+        print(notice)
+    for result in results:
+        print(f"fila {result.row}: {result.message}")
+    counts = catalog.totals(results)
+    print("resumen: " + ", ".join(f"{label} {n}" for label, n in counts.items()))
+    return 1 if counts[catalog.ERROR] else 0
+
+
+def _catalog_export(args: argparse.Namespace) -> int:
+    engine = _engine()
+    with db.session_factory(engine)() as session:
+        content = catalog.export_xlsx(session)
+    try:
+        args.file.write_bytes(content)
+    except OSError as exc:
+        raise CommandError(f"no se pudo escribir {args.file}: {exc.strerror}") from None
+    print(f"catálogo exportado a {args.file}")
+    return 0
+
+
+def _catalog_add(args: argparse.Namespace) -> int:
+    engine = _engine()
+    with db.session_factory(engine)() as session, session.begin():
+        verdict = catalog.add_one(
+            session, args.company, args.customer, args.emails, username=_cli_actor()
+        )
+    message = catalog.individual_message(verdict)
+    if verdict.status == catalog.ERROR:
+        raise CommandError(message)
+    print(message)
+    return 0
+
+
+def _catalog_delete(args: argparse.Namespace) -> int:
+    engine = _engine()
+    with db.session_factory(engine)() as session, session.begin():
+        deleted = catalog.delete(session, args.company, args.customer, username=_cli_actor())
+    if not deleted:
+        raise CommandError(f"el cliente {args.customer} no está en el catálogo de {args.company}")
+    print(f"cliente {args.customer} borrado del catálogo de {args.company}")
+    return 0
 
 
 def _engine() -> Engine:

@@ -21,6 +21,11 @@ HELP_COMMANDS = [
     ["import", "companies"],
     ["import", "customers"],
     ["import", "open-items"],
+    ["catalog"],
+    ["catalog", "import"],
+    ["catalog", "export"],
+    ["catalog", "add"],
+    ["catalog", "delete"],
 ]
 
 
@@ -168,3 +173,53 @@ def test_unreachable_database_is_one_line(
     assert code == 1
     assert err.startswith("error: no se pudo usar la base de datos:")
     assert err.count("\n") == 1
+
+
+def test_catalog_add_delete_export_import_round_trip(
+    app_env: dict[str, str], tmp_path: Path
+) -> None:
+    assert run_cli("demo", "--fecha", "2026-11-28")[0] == 0
+    code, out, _ = run_cli("catalog", "add", "sm02", "0001006210", "Nuevo@Agro.MX; otro@agro.mx")
+    assert code == 0
+    assert "fue actualizado: Nuevo@agro.mx;otro@agro.mx." in out
+    code, _, err = run_cli("catalog", "add", "SM02", "9999999", "a@b.mx")
+    assert (code, err) == (
+        1,
+        "error: El cliente 9999999 no está dado de alta en la sociedad SM02.\n",
+    )
+    exported = tmp_path / "catalogo.xlsx"
+    assert run_cli("catalog", "export", str(exported)) == (
+        0,
+        f"catálogo exportado a {exported}\n",
+        "",
+    )
+    rows = len(tables.read_path(exported).rows)
+    assert run_cli("catalog", "delete", "SM02", "1006210")[0] == 0
+    assert run_cli("catalog", "delete", "SM02", "1006210")[0] == 1
+    code, out, _ = run_cli("catalog", "import", str(exported))
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[0] == "Se ignoraron las columnas que no son Sociedad, NoCliente o Correo."
+    assert len([line for line in lines if line.startswith("fila ")]) == rows
+    assert lines[-1] == f"resumen: nuevo 1, actualiza 0, sin cambios {rows - 1}, omitida 0, error 0"
+
+
+def test_catalog_import_reports_each_bad_row_and_saves_the_good_ones(
+    app_env: dict[str, str], tmp_path: Path
+) -> None:
+    assert run_cli("demo", "--fecha", "2026-11-28")[0] == 0
+    source = tmp_path / "alta.csv"
+    source.write_text(
+        "Sociedad;NoCliente;Correo\nSM02;1006210;bien@agro.mx\nSM02;1006210;otra@agro.mx\n"
+        "SM02;1004273;malo\nXX01;1;a@b.mx\n",
+        encoding="utf-8",
+    )
+    code, out, _ = run_cli("catalog", "import", str(source))
+    assert code == 1
+    assert out.splitlines() == [
+        "fila 2: no se guardó: repetida en la fila 3; gana la última",
+        "fila 3: actualizado",
+        "fila 4: no se guardó: correo no válido: 'malo'",
+        "fila 5: no se guardó: la sociedad XX01 no existe",
+        "resumen: nuevo 0, actualiza 1, sin cambios 0, omitida 1, error 2",
+    ]

@@ -103,9 +103,19 @@ def save(action: Callable[[Session], object], done: str) -> None:
         with session() as current, current.begin():
             action(current)
     except InvalidValue as exc:
-        st.error(_sentence(str(exc)))
+        report(False, _sentence(str(exc)))
         return
-    st.session_state["flash"] = done
+    report(True, done)
+
+
+def report(ok: bool, message: str) -> None:
+    """Show the outcome of a change: an error stays on this run; a success reruns the page, so
+    everything on it shows the new state, with `message` on top.
+    """
+    if not ok:
+        st.error(message)
+        return
+    st.session_state["flash"] = message
     st.rerun()
 
 
@@ -187,8 +197,11 @@ class PageSpec:
 
 
 EVERYONE = frozenset(users.ROLES)
+CATALOG = "Catálogo Envío Masivo"
 PAGES = (
     PageSpec("inicio.py", "Inicio", ":material/home:", "", EVERYONE),
+    PageSpec("catalogo_individual.py", "Individual", ":material/person_add:", CATALOG, EVERYONE),
+    PageSpec("catalogo_masiva.py", "Masiva", ":material/group_add:", CATALOG, EVERYONE),
     PageSpec("datos.py", "Datos", ":material/upload_file:", "Administración", frozenset({"admin"})),
     PageSpec("usuarios.py", "Usuarios", ":material/group:", "Administración", frozenset({"admin"})),
     PageSpec("cuenta.py", "Mi cuenta", ":material/key:", "Cuenta", EVERYONE),

@@ -1,0 +1,112 @@
+"""Catálogo Envío Masivo › Individual (manual 2.1): alta, Búsqueda (2.1.1) and Borrado (2.1.2)."""
+
+from functools import partial
+
+import pandas as pd
+import streamlit as st
+
+from lib import catalog, formatting, ui
+from lib.normalize import InvalidValue
+
+ui.page_guard()
+
+
+def grabar(company: str, customer: str, addresses: str) -> None:
+    with ui.session() as session, session.begin():
+        verdict = catalog.add_one(session, company, customer, addresses, username=ui.actor())
+    ui.report(verdict.status != catalog.ERROR, catalog.individual_message(verdict))
+
+
+st.title("Catálogo Envío Masivo › Individual")
+with ui.session() as session:
+    companies = catalog.company_choices(session)
+
+with st.form("alta-individual"):
+    left, middle, right = st.columns([2, 1, 3])
+    company = left.selectbox("Sociedad", list(companies), format_func=companies.get)
+    customer = middle.text_input("No. Cliente")
+    addresses = right.text_input("Correo(s)", help="Varios correos separados por ;")
+    if st.form_submit_button("Grabar", type="primary"):
+        grabar(company or "", customer, addresses)
+
+st.subheader("Búsqueda")
+with st.form("busqueda"):
+    left, middle, right = st.columns([2, 1, 3])
+    criteria = {
+        "company": left.selectbox(
+            "Sociedad",
+            ["", *companies],
+            format_func=lambda c: companies.get(c, "Todas"),
+            key="buscar-sociedad",
+        ),
+        "customer": middle.text_input("No. Cliente", key="buscar-cliente"),
+        "name": right.text_input("Nombre o correo contiene"),
+    }
+    if st.form_submit_button("Buscar"):
+        st.session_state["criterios-busqueda"] = criteria
+        st.session_state["busqueda-pagina"] = 1
+
+if (criteria := st.session_state.get("criterios-busqueda")) is None:
+    st.stop()
+page = st.session_state.get("busqueda-pagina", 1)
+try:
+    with ui.session() as session:
+        found = catalog.search(session, **criteria, offset=(page - 1) * catalog.SEARCH_LIMIT)
+except InvalidValue as exc:
+    st.error(f"Búsqueda no válida: {exc}.")
+    st.stop()
+if not found.rows:
+    st.info("No hay clientes en el catálogo con esos datos.")
+    st.stop()
+
+first = (page - 1) * catalog.SEARCH_LIMIT + 1
+st.caption(f"Mostrando {first:,}–{first + len(found.rows) - 1:,} de {found.total:,}.")
+zone = ui.settings().timezone
+table = pd.DataFrame(
+    {
+        "Sociedad": [r.company_code for r in found.rows],
+        "No. Cliente": [r.customer_no for r in found.rows],
+        "Nombre": [r.name for r in found.rows],
+        "Correos": [r.emails for r in found.rows],
+        "Último cambio": [
+            f"{r.updated_by}, {formatting.moment(r.updated_at, zone)}" for r in found.rows
+        ],
+    }
+)
+st.dataframe(table, hide_index=True, width="stretch")
+left, right = st.columns(2)
+if found.total > catalog.SEARCH_LIMIT:
+    left.number_input("Página", 1, -(-found.total // catalog.SEARCH_LIMIT), key="busqueda-pagina")
+right.download_button(
+    "Exportar a Excel",
+    partial(catalog.export_file, ui.sessions(), **criteria),
+    file_name="catalogo_envio_masivo.xlsx",
+)
+
+st.subheader("Modificar o borrar")
+rows = {f"{r.company_code}/{r.customer_no}": r for r in found.rows}
+key = st.selectbox("Registro", list(rows), format_func=lambda k: f"{k} · {rows[k].name}")
+chosen = rows[key]
+new_addresses = st.text_input("Correos", value=chosen.emails, key=f"correos-{key}")
+left, right = st.columns(2)
+if left.button("Grabar correos"):
+    grabar(chosen.company_code, chosen.customer_no, new_addresses)
+if right.button("Borrar", icon=":material/delete:"):
+    st.session_state["confirmar-borrado"] = key
+if st.session_state.get("confirmar-borrado") == key:
+    st.warning(
+        f"¿Borrar del catálogo al cliente {chosen.customer_no} ({chosen.name}) "
+        f"de la sociedad {chosen.company_code}?"
+    )
+    yes, no = st.columns(2)
+    if yes.button("Sí, borrar", type="primary"):
+        del st.session_state["confirmar-borrado"]
+        ui.save(
+            lambda s: catalog.delete(
+                s, chosen.company_code, chosen.customer_no, username=ui.actor()
+            ),
+            f"El cliente {chosen.customer_no} se borró del catálogo de {chosen.company_code}.",
+        )
+    if no.button("Cancelar"):
+        del st.session_state["confirmar-borrado"]
+        st.rerun()

@@ -1,0 +1,100 @@
+"""Catálogo Envío Masivo › Masiva (manual 2.2): paste from Excel or upload → Procesar → Grabar."""
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from lib import catalog, tables, ui
+
+ui.page_guard()
+
+COLUMNS = ["Sociedad", "No. Cliente", "Correo"]
+EMPTY_ROWS = 10
+
+
+def verdict_table(verdicts: list[catalog.Verdict], last: str) -> None:
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Fila": [v.row for v in verdicts],
+                "Sociedad": [v.company_code for v in verdicts],
+                "No. Cliente": [v.customer_no for v in verdicts],
+                "Nombre": [v.customer_name for v in verdicts],
+                "Correo": [v.emails for v in verdicts],
+                last: [v.message or v.label for v in verdicts],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
+st.title("Catálogo Envío Masivo › Masiva")
+generation = st.session_state.setdefault("masiva-generacion", 0)
+source = st.radio("Origen", ["Pegar desde Excel", "Subir archivo"], horizontal=True)
+if source == "Pegar desde Excel":
+    st.caption(
+        "En Excel copia las columnas Sociedad, No. Cliente y Correo (varios correos separados "
+        "por ;), haz clic en la primera celda de la tabla y pega con Ctrl+V."
+    )
+    edited = st.data_editor(
+        pd.DataFrame({c: [""] * EMPTY_ROWS for c in COLUMNS}, dtype="string"),
+        num_rows="dynamic",
+        column_config={c: st.column_config.TextColumn(c) for c in COLUMNS},
+        hide_index=True,
+        width="stretch",
+        key=f"masiva-editor-{generation}",
+    )
+    rows = edited.astype("string").fillna("").values.tolist()
+    fingerprint = repr(rows)
+else:
+    upload = st.file_uploader(
+        "Archivo .xlsx o .csv con las columnas Sociedad, NoCliente y Correo",
+        type=["xlsx", "csv"],
+        key=f"masiva-archivo-{generation}",
+    )
+    fingerprint = hashlib.sha256(upload.getvalue()).hexdigest() if upload else ""
+
+if st.button("Procesar", type="primary"):
+    st.session_state.pop("masiva-resultado", None)
+    try:
+        if source == "Pegar desde Excel":
+            batch = catalog.from_pasted(rows)
+        elif upload is None:
+            raise tables.TableError("Elige un archivo antes de Procesar.")
+        else:
+            batch = catalog.from_table(tables.read_table(upload.name, upload.getvalue()))
+    except tables.TableError as exc:
+        st.error(str(exc))
+        st.stop()
+    with ui.session() as session:
+        verdicts = catalog.review(session, batch)
+    st.session_state["masiva"] = {"batch": batch, "verdicts": verdicts, "huella": fingerprint}
+
+preview = st.session_state.get("masiva")
+fresh = preview is not None and preview["huella"] == fingerprint
+if preview is not None:
+    if not fresh:
+        st.warning("Los datos cambiaron después de Procesar; vuelve a Procesar antes de Grabar.")
+    for notice in preview["batch"].notices:
+        st.info(notice)
+    if not preview["verdicts"]:
+        st.warning("No hay filas para procesar: pega o sube al menos una fila con datos.")
+    counts = catalog.totals(preview["verdicts"])
+    st.write(" · ".join(f"**{label}**: {n}" for label, n in counts.items()))
+    verdict_table(preview["verdicts"], "Verificación")
+
+if st.button("Grabar", disabled=not fresh or not preview["verdicts"]):
+    with ui.session() as session, session.begin():
+        results = catalog.apply(session, preview["batch"], username=ui.actor())
+    st.session_state["masiva-resultado"] = results
+    st.session_state["masiva-generacion"] = generation + 1
+    del st.session_state["masiva"]
+    st.rerun()
+
+if results := st.session_state.get("masiva-resultado"):
+    saved = sum(1 for r in results if r.saved)
+    rejected = sum(1 for r in results if r.status == catalog.ERROR)
+    st.success(f"Se grabaron {saved} de {len(results)} filas; {rejected} con error no se grabaron.")
+    verdict_table(results, "Mensaje")
