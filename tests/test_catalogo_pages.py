@@ -1,0 +1,201 @@
+"""Catálogo pages through AppTest: Individual (alta, Búsqueda, Borrado) and Masiva."""
+
+import pytest
+import sqlalchemy as sa
+from streamlit.testing.v1 import AppTest
+
+from lib import tables
+from lib.models import Company, Customer, Recipient
+from tests.test_pages import start
+
+INDIVIDUAL = "pages/catalogo_individual.py"
+MASIVA = "pages/catalogo_masiva.py"
+
+
+@pytest.fixture
+def customers(people, database) -> None:
+    with database() as session, session.begin():
+        session.add_all([Company(code="SM02", name="Bajío"), Company(code="SM05", name="Peñasco")])
+        session.flush()
+        for number, name in (("1006210", "PEÑA & HIJOS"), ("1004273", "PLUMBERS CENTER")):
+            session.add(Customer(company_code="SM02", customer_no=number, name=name))
+        session.flush()
+        session.add(
+            Recipient(
+                company_code="SM02",
+                customer_no="1004273",
+                emails="old@y.mx",
+                created_by="seed",
+                updated_by="seed",
+            )
+        )
+
+
+def stored(database) -> dict[str, str]:
+    with database() as session:
+        return dict(session.execute(sa.select(Recipient.customer_no, Recipient.emails)).all())
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def grabar(at: AppTest, company: str, customer: str, emails: str) -> AppTest:
+    at.selectbox[0].select(company)
+    at.text_input[0].input(customer)
+    at.text_input[1].input(emails)
+    button(at, "Grabar").click()
+    return at.run()
+
+
+def test_grabar_adds_a_customer_and_names_it(customers, database) -> None:
+    at = grabar(
+        start(INDIVIDUAL, user="ana"), "SM02", "0001006210", "Cobranza@Pena.MX; pagos@pena.mx"
+    )
+    assert not at.exception
+    assert at.success[0].value == (
+        "El cliente 1006210 (PEÑA & HIJOS) quedó dado de alta en el catálogo de la sociedad SM02."
+    )
+    assert stored(database)["1006210"] == "Cobranza@pena.mx;pagos@pena.mx"
+
+
+def test_grabar_an_unknown_customer_says_so_and_saves_nothing(customers, database) -> None:
+    at = grabar(start(INDIVIDUAL, user="ana"), "SM05", "1006210", "a@b.mx")
+    assert at.error[0].value == "El cliente 1006210 no está dado de alta en la sociedad SM05."
+    assert "1006210" not in stored(database)
+
+
+def test_grabar_an_existing_entry_updates_it(customers, database) -> None:
+    at = grabar(start(INDIVIDUAL, user="ana"), "SM02", "1004273", "new@y.mx")
+    assert "fue actualizado: new@y.mx" in at.success[0].value
+    assert stored(database)["1004273"] == "new@y.mx"
+
+
+def test_grabar_with_a_bad_email_names_it(customers) -> None:
+    at = grabar(start(INDIVIDUAL, user="ana"), "SM02", "1006210", "a@b.mx; malo@")
+    assert at.error[0].value == "Correo no válido: 'malo@'."
+
+
+def buscar(at: AppTest, **fields: str) -> AppTest:
+    if "customer" in fields:
+        at.text_input(key="buscar-cliente").input(fields["customer"])
+    button(at, "Buscar").click()
+    return at.run()
+
+
+def test_buscar_lists_the_catalog_with_last_change(customers) -> None:
+    at = buscar(start(INDIVIDUAL, user="ana"))
+    table = at.dataframe[0].value
+    assert list(table["No. Cliente"]) == ["1004273"]
+    assert table.loc[0, "Último cambio"].startswith("seed, ")
+    assert at.caption[0].value == "Mostrando 1–1 de 1."
+
+
+def test_buscar_without_matches_says_so(customers) -> None:
+    at = buscar(start(INDIVIDUAL, user="ana"), customer="1006210")
+    assert at.info[0].value == "No hay clientes en el catálogo con esos datos."
+
+
+def test_borrar_asks_for_confirmation_then_deletes(customers, database) -> None:
+    at = buscar(start(INDIVIDUAL, user="ana"))
+    button(at, "Borrar").click()
+    at.run()
+    assert at.warning[0].value.startswith("¿Borrar del catálogo al cliente 1004273")
+    button(at, "Cancelar").click()
+    at.run()
+    assert not at.warning
+    assert "1004273" in stored(database)
+    button(at, "Borrar").click()
+    at.run()
+    button(at, "Sí, borrar").click()
+    at.run()
+    assert at.success[0].value == "El cliente 1004273 se borró del catálogo de SM02."
+    assert stored(database) == {}
+    assert at.info[0].value == "No hay clientes en el catálogo con esos datos."
+
+
+def test_emails_are_edited_in_place(customers, database) -> None:
+    at = buscar(start(INDIVIDUAL, user="ana"))
+    at.text_input(key="correos-SM02/1004273").input("nuevo@y.mx;otro@y.mx")
+    button(at, "Grabar correos").click()
+    at.run()
+    assert "fue actualizado" in at.success[0].value
+    assert stored(database)["1004273"] == "nuevo@y.mx;otro@y.mx"
+    assert at.dataframe[0].value.loc[0, "Correos"] == "nuevo@y.mx;otro@y.mx"
+
+
+def paste(at: AppTest, rows: list[list[str]], generation: int = 0) -> AppTest:
+    """What the data editor reports after a paste: its widget state, set before the run."""
+    edited = {
+        i: dict(zip(["Sociedad", "No. Cliente", "Correo"], r, strict=True))
+        for i, r in enumerate(rows)
+    }
+    at.session_state[f"masiva-editor-{generation}"] = {
+        "edited_rows": edited,
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    return at.run()
+
+
+def test_masiva_procesar_then_grabar_fills_mensaje(customers, database) -> None:
+    at = start(MASIVA, user="ana")
+    assert button(at, "Grabar").disabled
+    at = paste(
+        at,
+        [
+            ["Sociedad", "No. Cliente", "Correo"],
+            ["sm02", "0001006210", "a@pena.mx"],
+            ["SM02", "1004273", "old@y.mx"],
+            ["SM02", "9999999", "x@y.mx"],
+        ],
+    )
+    button(at, "Procesar").click()
+    at.run()
+    assert at.info[0].value == "La fila 1 parece un encabezado y se ignoró."
+    preview = at.dataframe[-1].value
+    assert list(preview["Verificación"]) == [
+        "nuevo",
+        "sin cambios",
+        "error: el cliente 9999999 no está dado de alta en la sociedad SM02",
+    ]
+    assert "**nuevo**: 1 · **actualiza**: 0 · **sin cambios**: 1" in at.main.markdown[-1].value
+    assert stored(database) == {"1004273": "old@y.mx"}
+    button(at, "Grabar").click()
+    at.run()
+    assert not at.exception
+    assert at.success[0].value == "Se grabaron 1 de 3 filas; 1 con error no se grabaron."
+    assert list(at.dataframe[-1].value["Mensaje"]) == [
+        "guardado",
+        "sin cambios",
+        "no se guardó: el cliente 9999999 no está dado de alta en la sociedad SM02",
+    ]
+    assert stored(database) == {"1004273": "old@y.mx", "1006210": "a@pena.mx"}
+    assert at.session_state["masiva-generacion"] == 1
+
+
+def test_masiva_needs_a_fresh_procesar_before_grabar(customers) -> None:
+    at = paste(start(MASIVA, user="ana"), [["SM02", "1006210", "a@pena.mx"]])
+    button(at, "Procesar").click()
+    at.run()
+    assert not button(at, "Grabar").disabled
+    at = paste(at, [["SM02", "1006210", "otro@pena.mx"]])
+    assert button(at, "Grabar").disabled
+    assert at.warning[0].value.startswith("Los datos cambiaron después de Procesar")
+
+
+def test_masiva_from_an_uploaded_file(customers, database) -> None:
+    at = start(MASIVA, user="ana")
+    at.radio[0].set_value("Subir archivo")
+    at.run()
+    content = tables.write_xlsx(
+        ["Sociedad", "NoCliente", "Correo", "Notas"], [["SM02", "1006210", "a@pena.mx", "x"]]
+    )
+    at.get("file_uploader")[0].set_value(("alta.xlsx", content, "application/octet-stream"))
+    button(at, "Procesar").click()
+    at.run()
+    assert at.info[0].value == "Se ignoraron las columnas que no son Sociedad, NoCliente o Correo."
+    button(at, "Grabar").click()
+    at.run()
+    assert list(at.dataframe[0].value["Mensaje"]) == ["guardado"]
+    assert stored(database)["1006210"] == "a@pena.mx"
