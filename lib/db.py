@@ -14,9 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.sql.functions import GenericFunction
 
 from lib.config import PROJECT_ROOT
 
@@ -40,38 +38,12 @@ def create_engine_for(database_url: str) -> Engine:
 
 
 def _sqlite_setup(dbapi_connection: object, _record: object) -> None:
-    """WAL lets the page read while a send writes; foreign keys are off by default in SQLite.
-
-    SQLite's own lower() only folds ASCII (`PEÑA` → `peÑa`); `unicode_lower` below uses
-    Python's instead.
-    """
-    dbapi_connection.create_function("py_lower", 1, _lower, deterministic=True)  # type: ignore[attr-defined]
+    """WAL lets the page read while a send writes; foreign keys are off by default in SQLite."""
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-def _lower(value: str | None) -> str | None:
-    return None if value is None else value.lower()
-
-
-class unicode_lower(GenericFunction[str]):
-    """`lower()` that also folds Ñ, É…, on SQLite as on PostgreSQL."""
-
-    type = sa.String()
-    inherit_cache = True
-
-
-@compiles(unicode_lower, "sqlite")
-def _unicode_lower_sqlite(element: unicode_lower, compiler: object, **kw: object) -> str:
-    return f"py_lower({compiler.process(element.clauses, **kw)})"  # type: ignore[attr-defined]
-
-
-@compiles(unicode_lower)
-def _unicode_lower_default(element: unicode_lower, compiler: object, **kw: object) -> str:
-    return f"lower({compiler.process(element.clauses, **kw)})"  # type: ignore[attr-defined]
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

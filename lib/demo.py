@@ -17,7 +17,7 @@ from decimal import Decimal
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from lib.models import Company, Customer, OpenItem, Recipient, utcnow
+from lib.models import Company, Customer, OpenItem, Recipient, search_name, utcnow
 
 SEED = 20200302
 DEMO_USER = "demo"
@@ -153,7 +153,10 @@ def load(session: Session, today: date | None = None, seed: int = SEED) -> DemoD
     data = build(today or date.today(), seed)
     now = utcnow()
     session.execute(insert(Company), data.companies)
-    session.execute(insert(Customer), [{**c, "updated_at": now} for c in data.customers])
+    session.execute(
+        insert(Customer),
+        [{**c, "search_name": search_name(c["name"]), "updated_at": now} for c in data.customers],
+    )
     session.execute(insert(OpenItem), data.open_items)
     session.execute(
         insert(Recipient),

@@ -15,6 +15,13 @@ from lib.normalize import InvalidValue
 
 SEPARATORS_RE = re.compile(r"[;,]")
 SEPARATOR = ";"
+# Plain addresses (the vast majority) are accepted without the full validator, which costs
+# ~50 µs each; the pattern admits only what email-validator also admits (tests compare them).
+PLAIN_RE = re.compile(
+    r"^[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+SPECIAL_USE_TLDS = {"arpa", "invalid", "local", "localhost", "onion", "test"}
 
 
 def address(value: str) -> str:
@@ -23,6 +30,10 @@ def address(value: str) -> str:
     Non-ASCII mailbox names are refused: many receiving servers do not accept them (SMTPUTF8).
     """
     candidate = value.strip()
+    if len(candidate) <= 254 and PLAIN_RE.match(candidate):
+        local, _, domain = candidate.rpartition("@")
+        if len(local) <= 64 and domain.rsplit(".", 1)[-1].lower() not in SPECIAL_USE_TLDS:
+            return f"{local}@{domain.lower()}"
     try:
         checked = validate_email(candidate, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError:

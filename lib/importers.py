@@ -16,7 +16,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from lib import normalize, tables
-from lib.models import AuditEvent, Company, Customer, OpenItem, utcnow
+from lib.models import AuditEvent, Company, Customer, OpenItem, search_name, utcnow
 
 Parser = Callable[[object], Any]
 Record = dict[str, Any]
@@ -243,6 +243,7 @@ def import_customers(session: Session, table: tables.Table) -> ImportResult:
     new, changed = [], []
     for _, record in records:
         record["updated_at"] = now
+        record["search_name"] = search_name(record["name"])
         key = (record["company_code"], record["customer_no"])
         (changed if key in existing else new).append(record)
     _insert(session, Customer, new)

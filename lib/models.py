@@ -22,9 +22,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from lib import normalize
 
 CENT = Decimal("0.01")
 
@@ -102,9 +105,22 @@ class Customer(Base):
     )
     customer_no: Mapped[str] = mapped_column(String(20), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The name folded (lower case, no accents) so a search for "pena" finds "PEÑA" quickly
+    # on any database; filled by `search_name()` wherever customers are written.
+    search_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     tax_id: Mapped[str] = mapped_column(String(20), default="")
     address: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def search_name(name: str) -> str:
+    return normalize.fold(name)
+
+
+@event.listens_for(Customer, "before_insert")
+@event.listens_for(Customer, "before_update")
+def _fill_search_name(_mapper: object, _connection: object, customer: Customer) -> None:
+    customer.search_name = search_name(customer.name)
 
 
 class OpenItem(Base):

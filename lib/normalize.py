@@ -125,11 +125,15 @@ def currency(value: object) -> str:
     return code
 
 
+def fold(value: object) -> str:
+    """Lower case without accents, for matching what people type: `Peña` and `PENA` agree."""
+    decomposed = unicodedata.normalize("NFKD", text(value))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+
+
 def header_key(value: object) -> str:
     """A column title reduced for matching: `No. Cliente`, `NOCLIENTE`, `no_cliente` agree."""
-    decomposed = unicodedata.normalize("NFKD", text(value))
-    ascii_only = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return re.sub(r"[^a-z0-9]", "", ascii_only.lower())
+    return re.sub(r"[^a-z0-9]", "", fold(value))
 
 
 def _integral(raw: str) -> str:

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -165,4 +166,26 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
 def test_relative_sqlite_path_is_taken_from_the_project_root() -> None:
     engine = db.create_engine_for("sqlite:///data/envio.db")
     assert engine.url.database == str(db.PROJECT_ROOT / "data" / "envio.db")
+    engine.dispose()
+
+
+def test_upgrading_an_existing_database_fills_the_search_name(database_url: str) -> None:
+    engine = db.create_engine_for(database_url)
+    command.upgrade(db.alembic_config(engine), "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO companies (code, name, tax_id, address, currency) "
+                "VALUES ('SM02', 'Bajío', '', '', 'MXN')"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO customers (company_code, customer_no, name, tax_id, address, "
+                "updated_at) VALUES ('SM02', '1006210', 'PEÑA & HIJOS', '', '', '2026-01-01')"
+            )
+        )
+    db.migrate(engine)
+    with engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT search_name FROM customers")) == "pena & hijos"
     engine.dispose()

@@ -2,6 +2,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
+from email_validator import EmailNotValidError, validate_email
 
 from lib import emails, normalize
 
@@ -141,3 +142,42 @@ def test_email_addresses_are_normalised(value: str, expected: str) -> None:
 def test_bad_email_addresses_name_themselves(value: str) -> None:
     with pytest.raises(normalize.InvalidValue, match="correo no válido"):
         emails.address(value)
+
+
+SAMPLES = [
+    "a@x.mx",
+    "Cobranza@Cliente.COM.MX",
+    "a.b+c@sub-dominio.mx",
+    "a_b%c@x.mx",
+    "a@x.localhost",
+    "a@x.test",
+    "a@x.invalid",
+    "x@y.example",
+    "a..b@x.mx",
+    ".a@x.mx",
+    "a.@x.mx",
+    "a@-x.mx",
+    "a@x-.mx",
+    "a@x.m",
+    "a@x.123",
+    "a@" + "x" * 64 + ".mx",
+    "l" * 65 + "@x.mx",
+    "o'brien@x.mx",
+    "ñ@x.mx",
+    "a@ñandú.mx",
+    "a b@x.mx",
+    "a@x..mx",
+    "A@X.MX",
+    "a@x.co.uk",
+]
+
+
+@pytest.mark.parametrize("value", SAMPLES)
+def test_the_fast_path_agrees_with_email_validator(value: str) -> None:
+    try:
+        expected = validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        with pytest.raises(normalize.InvalidValue):
+            emails.address(value)
+    else:
+        assert emails.address(value) == expected.normalized
