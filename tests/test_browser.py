@@ -88,7 +88,14 @@ def test_a_page_url_opened_before_login_shows_the_login_then_the_page(
     expect(page.get_by_role("heading", name="Datos")).to_have_count(0)
     log_in(page, "root", people["root"])
     expect(page.get_by_role("heading", name="Datos")).to_be_visible()
-    assert sidebar_links(page) == ["Inicio", "Datos", "Usuarios", "Mi cuenta"]
+    assert sidebar_links(page) == [
+        "Inicio",
+        "Individual",
+        "Masiva",
+        "Datos",
+        "Usuarios",
+        "Mi cuenta",
+    ]
 
 
 def test_wrong_password_is_refused_in_spanish(
@@ -105,7 +112,7 @@ def test_an_analista_sees_no_admin_pages_even_by_url(
 ) -> None:
     page.goto(app_server.url)
     log_in(page, "ana", people["ana"])
-    assert sidebar_links(page) == ["Inicio", "Mi cuenta"]
+    assert sidebar_links(page) == ["Inicio", "Individual", "Masiva", "Mi cuenta"]
     page.goto(f"{app_server.url}/usuarios")
     expect(page.get_by_text("No tienes acceso a esta página")).to_be_visible(timeout=30_000)
     expect(page.get_by_role("heading", name="Usuarios")).to_have_count(0)
