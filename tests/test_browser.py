@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from lib import tables, users
+from lib.models import Company, Customer, Recipient
 from tests.support import AppServer, browser_executable
 
 COOKIE = "envio_masivo_sesion"
@@ -189,3 +191,35 @@ def test_datos_upload_lists_row_errors(
     page.get_by_role("button", name="Importar").filter(visible=True).click()
     expect(page.get_by_text("Sociedades: 1 error(es) en 2 fila(s)")).to_be_visible(timeout=30_000)
     expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible()
+
+
+def test_masiva_paste_from_excel_procesar_grabar(
+    people: dict[str, str], app_server: AppServer, page: Page, database
+) -> None:
+    with database() as session, session.begin():
+        session.add(Company(code="SM02", name="Bajío"))
+        session.flush()
+        session.add(Customer(company_code="SM02", customer_no="1006210", name="PEÑA & HIJOS"))
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto(f"{app_server.url}/catalogo_masiva")
+    log_in(page, "ana", people["ana"])
+    expect(page.get_by_role("heading", name="Catálogo Envío Masivo › Masiva")).to_be_visible()
+    page.evaluate(
+        "navigator.clipboard.writeText("
+        "'Sociedad\\tNo. Cliente\\tCorreo\\nsm02\\t0001006210\\tCobranza@Pena.MX; x@pena.mx\\n"
+        "SM02\\t9999999\\ta@b.mx\\n')"
+    )
+    grid = page.locator('[data-testid="stDataFrameResizable"]').first.bounding_box()
+    page.mouse.click(grid["x"] + 60, grid["y"] + 52)
+    page.keyboard.press("Control+V")
+    page.wait_for_timeout(1_500)  # the editor sends a paste to the app a moment later
+    settle(page)
+    page.get_by_role("button", name="Procesar").click()
+    expect(page.get_by_text("La fila 1 parece un encabezado y se ignoró.")).to_be_visible()
+    page.get_by_role("button", name="Grabar").click()
+    expect(
+        page.get_by_text("Se grabaron 1 de 2 filas; 1 con error no se grabaron.")
+    ).to_be_visible()
+    with database() as session:
+        stored = session.scalars(sa.select(Recipient.emails)).all()
+    assert stored == ["Cobranza@pena.mx;x@pena.mx"]
