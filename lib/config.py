@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +27,9 @@ SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "cambiar", "secret", "xxx"}
 TRUE_WORDS = {"1", "true", "yes", "si", "sí", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+Number = TypeVar("Number", int, float)
 
 
 class SettingsError(ValueError):
@@ -113,29 +116,32 @@ def _choice(raw: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> str:
 
 
 def _int(raw: Mapping[str, Any], name: str, default: int, *, minimum: int) -> int:
-    value = raw.get(name)
-    if value is None or str(value).strip() == "":
+    number = _number(raw, name, int, "un número entero")
+    if number is None:
         return default
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise SettingsError(f"{name} debe ser un número entero; no '{value}'") from None
     if number < minimum:
         raise SettingsError(f"{name} debe ser al menos {minimum}; no {number}")
     return number
 
 
 def _days(raw: Mapping[str, Any], name: str, default: float) -> float:
-    value = raw.get(name)
-    if value is None or str(value).strip() == "":
+    days = _number(raw, name, float, "un número de días")
+    if days is None:
         return default
-    try:
-        days = float(str(value).strip())
-    except ValueError:
-        raise SettingsError(f"{name} debe ser un número de días; no '{value}'") from None
     if not 0 < days <= 365:
         raise SettingsError(f"{name} debe estar entre 0 y 365 días; no {days:g}")
     return days
+
+
+def _number(raw: Mapping[str, Any], name: str, kind: type[Number], described: str) -> Number | None:
+    """The setting as a number, None when unset; a value that is not one names the setting."""
+    value = raw.get(name)
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        return kind(str(value).strip())
+    except ValueError:
+        raise SettingsError(f"{name} debe ser {described}; no '{value}'") from None
 
 
 def _zone(name: str) -> ZoneInfo:

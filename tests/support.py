@@ -15,7 +15,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from lib.config import PROJECT_ROOT
+from lib.models import Company, Customer, Recipient
 
 
 def free_port() -> int:
@@ -148,3 +151,29 @@ def browser_executable() -> str:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail("chromium is required under CI=true; .ci/run should have installed it")
     pytest.skip("chromium not found (apt-get install chromium)")
+
+
+SEEDED_CUSTOMERS = {
+    "1006210": "PEÑA & HIJOS <SA>",
+    "1004273": "PLUMBERS CENTER",
+    "1000001": "ÑANDÚ SA",
+}
+
+
+def seed_catalog(sessions: sessionmaker[Session]) -> None:
+    """Sociedades SM02 and SM05, three SM02 customers, and 1004273 in the catalog (old@y.mx)."""
+    with sessions() as session, session.begin():
+        session.add_all([Company(code="SM02", name="Bajío"), Company(code="SM05", name="Peñasco")])
+        session.flush()
+        for number, name in SEEDED_CUSTOMERS.items():
+            session.add(Customer(company_code="SM02", customer_no=number, name=name))
+        session.flush()
+        session.add(
+            Recipient(
+                company_code="SM02",
+                customer_no="1004273",
+                emails="old@y.mx",
+                created_by="seed",
+                updated_by="seed",
+            )
+        )

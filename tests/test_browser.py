@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from lib import tables, users
-from lib.models import Company, Customer, Recipient
-from tests.support import AppServer, browser_executable
+from lib.models import Recipient
+from tests.support import AppServer, browser_executable, seed_catalog
 
 COOKIE = "envio_masivo_sesion"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -196,10 +196,7 @@ def test_datos_upload_lists_row_errors(
 def test_masiva_paste_from_excel_procesar_grabar(
     people: dict[str, str], app_server: AppServer, page: Page, database
 ) -> None:
-    with database() as session, session.begin():
-        session.add(Company(code="SM02", name="Bajío"))
-        session.flush()
-        session.add(Customer(company_code="SM02", customer_no="1006210", name="PEÑA & HIJOS"))
+    seed_catalog(database)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.goto(f"{app_server.url}/catalogo_masiva")
     log_in(page, "ana", people["ana"])
@@ -221,5 +218,5 @@ def test_masiva_paste_from_excel_procesar_grabar(
         page.get_by_text("Se grabaron 1 de 2 filas; 1 con error no se grabaron.")
     ).to_be_visible()
     with database() as session:
-        stored = session.scalars(sa.select(Recipient.emails)).all()
-    assert stored == ["Cobranza@pena.mx;x@pena.mx"]
+        stored = dict(session.execute(sa.select(Recipient.customer_no, Recipient.emails)).all())
+    assert stored == {"1004273": "old@y.mx", "1006210": "Cobranza@pena.mx;x@pena.mx"}

@@ -5,7 +5,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from lib import catalog, tables
-from lib.models import AuditEvent, Company, Customer, Recipient
+from lib.models import AuditEvent, Customer, Recipient
+from tests.support import seed_catalog
 
 OK = [
     # (Sociedad, No. Cliente, Correo) as typed/pasted → (sociedad, cliente, correos guardados)
@@ -96,25 +97,7 @@ def test_a_first_row_that_is_data_is_not_a_header() -> None:
 
 @pytest.fixture
 def customers(sessions: sessionmaker[Session]) -> None:
-    with sessions() as session, session.begin():
-        session.add_all([Company(code="SM02", name="Bajío"), Company(code="SM05", name="Peñasco")])
-        session.flush()
-        for number, name in (
-            ("1006210", "PEÑA & HIJOS <SA>"),
-            ("1004273", "PLUMBERS CENTER"),
-            ("1000001", "ÑANDÚ SA"),
-        ):
-            session.add(Customer(company_code="SM02", customer_no=number, name=name))
-        session.flush()
-        session.add(
-            Recipient(
-                company_code="SM02",
-                customer_no="1004273",
-                emails="old@y.mx",
-                created_by="seed",
-                updated_by="seed",
-            )
-        )
+    seed_catalog(sessions)
 
 
 def paste(*rows):

@@ -5,7 +5,8 @@ import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from lib import tables
-from lib.models import Company, Customer, Recipient
+from lib.models import Recipient
+from tests.support import seed_catalog
 from tests.test_pages import start
 
 INDIVIDUAL = "pages/catalogo_individual.py"
@@ -14,21 +15,7 @@ MASIVA = "pages/catalogo_masiva.py"
 
 @pytest.fixture
 def customers(people, database) -> None:
-    with database() as session, session.begin():
-        session.add_all([Company(code="SM02", name="Bajío"), Company(code="SM05", name="Peñasco")])
-        session.flush()
-        for number, name in (("1006210", "PEÑA & HIJOS"), ("1004273", "PLUMBERS CENTER")):
-            session.add(Customer(company_code="SM02", customer_no=number, name=name))
-        session.flush()
-        session.add(
-            Recipient(
-                company_code="SM02",
-                customer_no="1004273",
-                emails="old@y.mx",
-                created_by="seed",
-                updated_by="seed",
-            )
-        )
+    seed_catalog(database)
 
 
 def stored(database) -> dict[str, str]:
@@ -54,7 +41,8 @@ def test_grabar_adds_a_customer_and_names_it(customers, database) -> None:
     )
     assert not at.exception
     assert at.success[0].value == (
-        "El cliente 1006210 (PEÑA & HIJOS) quedó dado de alta en el catálogo de la sociedad SM02."
+        "El cliente 1006210 (PEÑA & HIJOS <SA>) quedó dado de alta en el catálogo de la "
+        "sociedad SM02."
     )
     assert stored(database)["1006210"] == "Cobranza@pena.mx;pagos@pena.mx"
 
