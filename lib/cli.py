@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from lib import catalog, config, db, demo, importers, tables, users
+from lib import catalog, config, db, demo, importers, messages, pdf, statements, tables, users
 from lib.normalize import InvalidValue
 
 log = logging.getLogger("lib.cli")
@@ -78,6 +78,27 @@ def _parser() -> argparse.ArgumentParser:
     add.set_defaults(handler=_users_add)
 
     _catalog_commands(commands)
+
+    statement = commands.add_parser(
+        "statement", help="escribe el estado de cuenta de un cliente (PDF o el HTML del PDF)"
+    )
+    statement.add_argument("company", metavar="SOCIEDAD")
+    statement.add_argument("customer", metavar="NOCLIENTE")
+    statement.add_argument(
+        "--fecha-corte",
+        type=date.fromisoformat,
+        default=None,
+        help="AAAA-MM-DD (por omisión, hoy)",
+    )
+    statement.add_argument("--format", choices=("pdf", "html"), default="pdf")
+    statement.add_argument(
+        "-o",
+        dest="output",
+        type=Path,
+        default=None,
+        help="archivo de salida (por omisión <NoCliente>_<AAAAMMDD>.pdf en esta carpeta)",
+    )
+    statement.set_defaults(handler=_statement)
 
     import_cmd = commands.add_parser("import", help="importa un archivo .xlsx o .csv")
     import_sub = import_cmd.add_subparsers(dest="kind", required=True, metavar="TIPO")
@@ -167,6 +188,26 @@ def _catalog_delete(args: argparse.Namespace) -> int:
     if not deleted:
         raise CommandError(f"el cliente {args.customer} no está en el catálogo de {args.company}")
     print(f"cliente {args.customer} borrado del catálogo de {args.company}")
+    return 0
+
+
+def _statement(args: argparse.Namespace) -> int:
+    today = date.today()
+    engine = _engine()
+    with db.session_factory(engine)() as session:
+        built = statements.build(session, args.company, args.customer, args.fecha_corte or today)
+    settings = config.load_settings()
+    if args.format == "html":
+        content = pdf.html(built).encode("utf-8")
+    else:
+        content = pdf.render(built, logo=pdf.logo_for(settings.data_dir, built.company.code))
+    name = messages.attachment_name(built.customer.code, today)
+    output = args.output or Path(name if args.format == "pdf" else name.replace(".pdf", ".html"))
+    try:
+        output.write_bytes(content)
+    except OSError as exc:
+        raise CommandError(f"no se pudo escribir {output}: {exc.strerror}") from None
+    print(f"estado de cuenta de {built.customer.code} ({built.customer.name}) en {output}")
     return 0
 
 

@@ -94,6 +94,7 @@ def test_a_page_url_opened_before_login_shows_the_login_then_the_page(
         "Inicio",
         "Individual",
         "Masiva",
+        "Estado de cuenta",
         "Datos",
         "Usuarios",
         "Mi cuenta",
@@ -114,7 +115,13 @@ def test_an_analista_sees_no_admin_pages_even_by_url(
 ) -> None:
     page.goto(app_server.url)
     log_in(page, "ana", people["ana"])
-    assert sidebar_links(page) == ["Inicio", "Individual", "Masiva", "Mi cuenta"]
+    assert sidebar_links(page) == [
+        "Inicio",
+        "Individual",
+        "Masiva",
+        "Estado de cuenta",
+        "Mi cuenta",
+    ]
     page.goto(f"{app_server.url}/usuarios")
     expect(page.get_by_text("No tienes acceso a esta página")).to_be_visible(timeout=30_000)
     expect(page.get_by_role("heading", name="Usuarios")).to_have_count(0)

@@ -187,3 +187,24 @@ def test_masiva_from_an_uploaded_file(customers, database) -> None:
     at.run()
     assert list(at.dataframe[0].value["Mensaje"]) == ["guardado"]
     assert stored(database)["1006210"] == "a@pena.mx"
+
+
+def test_estado_de_cuenta_preview_shows_the_email_and_offers_the_pdf(customers) -> None:
+    at = start("pages/estado_cuenta.py", user="ana")
+    at.text_input[0].input("1004273")
+    button(at, "Ver estado de cuenta").click()
+    at.run()
+    assert not at.exception
+    assert at.subheader[0].value == "1004273 · PLUMBERS CENTER"
+    assert "**Para:** old@y.mx" in [m.value for m in at.main.markdown]
+    assert any(m.value.startswith("**Asunto:** Estado de cuenta al ") for m in at.main.markdown)
+    assert at.text[0].value.startswith("Estimado cliente PLUMBERS CENTER:")
+    assert at.get("download_button")[0].proto.label.startswith("Descargar 1004273_")
+
+
+def test_estado_de_cuenta_preview_of_an_unknown_customer(customers) -> None:
+    at = start("pages/estado_cuenta.py", user="ana")
+    at.text_input[0].input("42")
+    button(at, "Ver estado de cuenta").click()
+    at.run()
+    assert at.error[0].value == "El cliente 42 no está dado de alta en la sociedad SM02."

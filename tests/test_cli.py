@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from pypdf import PdfReader
 
 from lib import cli, db, tables
 from lib.config import PROJECT_ROOT
@@ -26,6 +27,7 @@ HELP_COMMANDS = [
     ["catalog", "export"],
     ["catalog", "add"],
     ["catalog", "delete"],
+    ["statement"],
 ]
 
 
@@ -223,3 +225,20 @@ def test_catalog_import_reports_each_bad_row_and_saves_the_good_ones(
         "fila 5: no se guardó: la sociedad XX01 no existe",
         "resumen: nuevo 0, actualiza 1, sin cambios 0, omitida 1, error 2",
     ]
+
+
+def test_statement_writes_a_pdf_or_its_html(app_env: dict[str, str], tmp_path: Path) -> None:
+    assert run_cli("demo", "--fecha", "2026-11-28")[0] == 0
+    target = tmp_path / "estado.pdf"
+    code, out, _ = run_cli(
+        "statement", "sm02", "0001006210", "--fecha-corte", "2026-11-28", "-o", str(target)
+    )
+    assert code == 0
+    assert out.startswith("estado de cuenta de 1006210 (")
+    reader = PdfReader(io.BytesIO(target.read_bytes()))
+    assert "Estado de cuenta al 28/11/2026" in reader.pages[0].extract_text()
+    html = tmp_path / "estado.html"
+    assert run_cli("statement", "SM02", "1006210", "--format", "html", "-o", str(html))[0] == 0
+    assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    code, _, err = run_cli("statement", "SM02", "42")
+    assert (code, err) == (1, "error: el cliente 42 no está dado de alta en la sociedad SM02\n")

@@ -198,10 +198,12 @@ class PageSpec:
 
 EVERYONE = frozenset(users.ROLES)
 CATALOG = "Catálogo Envío Masivo"
+SENDING = "Envío masivo"
 PAGES = (
     PageSpec("inicio.py", "Inicio", ":material/home:", "", EVERYONE),
     PageSpec("catalogo_individual.py", "Individual", ":material/person_add:", CATALOG, EVERYONE),
     PageSpec("catalogo_masiva.py", "Masiva", ":material/group_add:", CATALOG, EVERYONE),
+    PageSpec("estado_cuenta.py", "Estado de cuenta", ":material/description:", SENDING, EVERYONE),
     PageSpec("datos.py", "Datos", ":material/upload_file:", "Administración", frozenset({"admin"})),
     PageSpec("usuarios.py", "Usuarios", ":material/group:", "Administración", frozenset({"admin"})),
     PageSpec("cuenta.py", "Mi cuenta", ":material/key:", "Cuenta", EVERYONE),

@@ -1,0 +1,139 @@
+"""Estado de cuenta: a customer's open items at a fecha de corte, aged, with totals per currency.
+
+Amounts stay `Decimal` and are rounded only when shown; currencies are never added together.
+Credit notes and payments are open items with negative amounts and reduce the balance.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lib import normalize
+from lib.models import Company, Customer, OpenItem
+
+NOT_DUE = "Por vencer"
+BUCKETS = (NOT_DUE, "1–30", "31–60", "61–90", "Más de 90")
+BUCKET_LIMITS = ((0, NOT_DUE), (30, "1–30"), (60, "31–60"), (90, "61–90"))
+ZERO = Decimal("0")
+
+
+@dataclass(frozen=True)
+class Party:
+    """The sociedad or the customer as printed on the statement."""
+
+    code: str
+    name: str
+    tax_id: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Line:
+    doc_no: str
+    doc_type: str
+    doc_date: date
+    due_date: date
+    reference: str
+    days_overdue: int
+    amount: Decimal
+    open_amount: Decimal
+    currency: str
+
+    @property
+    def bucket(self) -> str:
+        return bucket(self.days_overdue)
+
+
+@dataclass(frozen=True)
+class Statement:
+    company: Party
+    customer: Party
+    cutoff_date: date
+    lines: tuple[Line, ...]
+    # The sociedad's own email subject and body (Jinja2), when it has them.
+    subject_template: str | None = None
+    body_template: str | None = None
+
+    @property
+    def currencies(self) -> list[str]:
+        return sorted({line.currency for line in self.lines})
+
+    @property
+    def totals(self) -> dict[str, Decimal]:
+        """Balance per currency."""
+        sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        for line in self.lines:
+            sums[line.currency] += line.open_amount
+        return dict(sorted(sums.items()))
+
+    @property
+    def aging(self) -> dict[str, dict[str, Decimal]]:
+        """Per currency, the open amount in each bucket (all buckets present, in order)."""
+        table = {currency: dict.fromkeys(BUCKETS, ZERO) for currency in self.currencies}
+        for line in self.lines:
+            table[line.currency][line.bucket] += line.open_amount
+        return table
+
+    @property
+    def has_balance(self) -> bool:
+        return any(total != ZERO for total in self.totals.values())
+
+
+def bucket(days_overdue: int) -> str:
+    """0 days or less is not due yet; 1–30, 31–60, 61–90 and more than 90 days overdue."""
+    for limit, name in BUCKET_LIMITS:
+        if days_overdue <= limit:
+            return name
+    return BUCKETS[-1]
+
+
+def build(session: Session, company: str, customer_no: str, cutoff: date) -> Statement:
+    """The statement of one customer; an unknown customer is a user error, said in Spanish."""
+    code, number = normalize.company_code(company), normalize.customer_no(customer_no)
+    found = session.execute(
+        select(Company, Customer)
+        .join(Customer, Customer.company_code == Company.code)
+        .where(Customer.company_code == code, Customer.customer_no == number)
+    ).first()
+    if found is None:
+        raise normalize.InvalidValue(
+            f"el cliente {number} no está dado de alta en la sociedad {code}"
+        )
+    sociedad, customer = found
+    items = session.scalars(
+        select(OpenItem)
+        .where(
+            OpenItem.company_code == code,
+            OpenItem.customer_no == number,
+            OpenItem.doc_date <= cutoff,
+        )
+        .order_by(OpenItem.currency, OpenItem.due_date, OpenItem.doc_no)
+    )
+    return Statement(
+        company=Party(sociedad.code, sociedad.name, sociedad.tax_id, sociedad.address),
+        customer=Party(customer.customer_no, customer.name, customer.tax_id, customer.address),
+        cutoff_date=cutoff,
+        lines=tuple(_line(item, cutoff) for item in items),
+        subject_template=sociedad.email_subject_template,
+        body_template=sociedad.email_body_template,
+    )
+
+
+def _line(item: OpenItem, cutoff: date) -> Line:
+    return Line(
+        doc_no=item.doc_no,
+        doc_type=item.doc_type,
+        doc_date=item.doc_date,
+        due_date=item.due_date,
+        reference=item.reference,
+        days_overdue=(cutoff - item.due_date).days,
+        amount=item.amount,
+        open_amount=item.open_amount,
+        currency=item.currency,
+    )

@@ -1,0 +1,54 @@
+"""Estado de cuenta: preview one customer's email and PDF exactly as the send would build them."""
+
+from datetime import date
+
+import streamlit as st
+
+from lib import catalog, formatting, messages, ui
+from lib.normalize import InvalidValue
+
+ui.page_guard()
+
+st.title("Estado de cuenta › Vista previa")
+st.caption("Muestra el correo y el PDF tal como se enviarían a un cliente; no envía nada.")
+with ui.session() as session:
+    companies = catalog.company_choices(session)
+
+with st.form("vista-previa"):
+    left, middle, right = st.columns([2, 1, 1])
+    company = left.selectbox("Sociedad", list(companies), format_func=companies.get)
+    customer = middle.text_input("No. Cliente")
+    cutoff = right.date_input("Fecha de corte", value=date.today(), format="DD/MM/YYYY")
+    if st.form_submit_button("Ver estado de cuenta", type="primary"):
+        try:
+            with ui.session() as session, st.spinner("Generando el PDF…"):
+                st.session_state["estado-mostrado"] = messages.preview(
+                    session,
+                    company or "",
+                    customer,
+                    cutoff,
+                    data_dir=ui.settings().data_dir,
+                    today=date.today(),
+                )
+        except InvalidValue as exc:
+            st.session_state.pop("estado-mostrado", None)
+            st.error(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+
+if (shown := st.session_state.get("estado-mostrado")) is not None:
+    statement = shown.statement
+    st.subheader(f"{statement.customer.code} · {statement.customer.name}")
+    if shown.recipients:
+        st.write(f"**Para:** {'; '.join(shown.recipients)}")
+    else:
+        st.warning("Este cliente no está en el catálogo de envío: no tiene correos a dónde enviar.")
+    balance = formatting.balances(statement.totals) if statement.has_balance else "sin saldo"
+    st.write(f"**Saldo al {formatting.day(statement.cutoff_date)}:** {balance}")
+    st.write(f"**Asunto:** {shown.subject}")
+    st.text(shown.body)
+    st.download_button(
+        f"Descargar {shown.attachment_name}",
+        shown.pdf,
+        file_name=shown.attachment_name,
+        mime="application/pdf",
+        icon=":material/picture_as_pdf:",
+    )
