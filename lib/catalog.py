@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, func, insert, select, union, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
-from lib import emails, normalize, tables
+from lib import emails, formatting, normalize, tables
 from lib.models import AuditEvent, Company, Customer, Recipient, utcnow
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -362,7 +362,7 @@ def individual_message(v: Verdict) -> str:
         return f"{who} de la sociedad {v.company_code} fue actualizado: {v.emails}."
     if v.status == UNCHANGED:
         return f"{who} de la sociedad {v.company_code} ya tenía esos correos; sin cambios."
-    return v.reason[:1].upper() + v.reason[1:] + "."
+    return formatting.sentence(v.reason)
 
 
 def delete(session: Session, company: str, customer: str, *, username: str) -> bool:

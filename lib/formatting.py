@@ -29,3 +29,8 @@ def day(value: date) -> str:
 def moment(value: datetime, zone: ZoneInfo) -> str:
     """A stored UTC time as the user's local `dd/mm/aaaa hh:mm`."""
     return value.astimezone(zone).strftime("%d/%m/%Y %H:%M")
+
+
+def sentence(text: str) -> str:
+    """A lib message (`el cliente 42 no existe`) as shown on screen (`El cliente 42 no existe.`)."""
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")

@@ -32,7 +32,7 @@ with st.form("vista-previa"):
                 )
         except InvalidValue as exc:
             st.session_state.pop("estado-mostrado", None)
-            st.error(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+            st.error(formatting.sentence(str(exc)))
 
 if (shown := st.session_state.get("estado-mostrado")) is not None:
     statement = shown.statement

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from streamlit.runtime.pages_manager import PagesManager
 
-from lib import app, auth, config, db, users
+from lib import app, auth, config, db, formatting, users
 from lib.normalize import InvalidValue
 from lib.ui import login
 
@@ -103,7 +103,7 @@ def save(action: Callable[[Session], object], done: str) -> None:
         with session() as current, current.begin():
             action(current)
     except InvalidValue as exc:
-        report(False, _sentence(str(exc)))
+        report(False, formatting.sentence(str(exc)))
         return
     report(True, done)
 
@@ -123,8 +123,7 @@ def password_changed(new_version: int) -> None:
     """Keep this session after the user's own password change; the first-admin file goes."""
     login.refresh_cookie(new_version)
     auth.first_admin_password_file(settings().data_dir).unlink(missing_ok=True)
-    st.session_state["flash"] = "Contraseña cambiada."
-    st.rerun()
+    report(True, "Contraseña cambiada.")
 
 
 def first_admin_hint() -> str | None:
@@ -136,10 +135,6 @@ def first_admin_hint() -> str | None:
         f"`{path}` (también se mostró en la consola que inició la aplicación). "
         "Te pedirá cambiarla."
     )
-
-
-def _sentence(message: str) -> str:
-    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
 def run_app() -> None:
