@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, func, insert, select, union, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
-from lib import emails, formatting, normalize, tables
+from lib import emails, formatting, importers, normalize, tables
 from lib.models import AuditEvent, Company, Customer, Recipient, utcnow
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -29,6 +29,11 @@ HEADER_WORDS = {
     "emails": {"correo", "correos", "email", "emails", "mail", "correoelectronico"},
 }
 COLUMN_TITLES = {"company_code": "Sociedad", "customer_no": "No. Cliente", "emails": "Correo"}
+# The same columns for an uploaded file, found by title like every other import.
+FILE_COLUMNS = tuple(
+    importers.Column(name, COLUMN_TITLES[name], str, tuple(words))
+    for name, words in HEADER_WORDS.items()
+)
 KEY_CHUNK = 2_000
 SEARCH_LIMIT = 100
 
@@ -144,20 +149,11 @@ def from_pasted(rows: Iterable[Sequence[object]]) -> Batch:
 
 def from_table(table: tables.Table) -> Batch:
     """An uploaded file: columns found by their titles (Sociedad, NoCliente, Correo)."""
-    keys = [normalize.header_key(h) for h in table.headers]
-    positions = {}
-    for name, words in HEADER_WORDS.items():
-        found = next((i for i, key in enumerate(keys) if key in words), None)
-        if found is None:
-            raise tables.TableError(
-                "Faltan las columnas Sociedad, NoCliente y Correo. "
-                f"Columnas encontradas: {', '.join(h for h in table.headers if h) or 'ninguna'}"
-            )
-        positions[name] = found
+    positions = importers.map_columns(table.headers, FILE_COLUMNS)
     notices = []
     if len([h for h in table.headers if h]) > 3:
         notices.append("Se ignoraron las columnas que no son Sociedad, NoCliente o Correo.")
-    ordered = list(positions.values())
+    ordered = [positions[column.field] for column in FILE_COLUMNS]
     rows = [
         normalise_row(number, [_cell(cells, i) for i in ordered]) for number, cells in table.rows
     ]

@@ -223,3 +223,12 @@ def test_export_round_trips_and_neutralises_formulas(sessions, customers) -> Non
     with sessions() as session:
         batch = catalog.from_table(table)
         assert [v.label for v in catalog.review(session, batch)] == ["sin cambios", "sin cambios"]
+
+
+def test_an_uploaded_file_without_the_catalog_columns_names_the_missing_ones() -> None:
+    table = tables.read_table("alta.csv", b"Sociedad,Cliente,Notas\nSM02,1006210,x\n")
+    with pytest.raises(tables.TableError) as raised:
+        catalog.from_table(table)
+    assert str(raised.value) == (
+        "Faltan las columnas Correo. Columnas encontradas: Sociedad, Cliente, Notas"
+    )
