@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -18,7 +20,21 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
-from lib import catalog, config, db, demo, importers, messages, pdf, statements, tables, users
+from lib import (
+    catalog,
+    config,
+    db,
+    demo,
+    importers,
+    messages,
+    normalize,
+    pdf,
+    sending,
+    statements,
+    tables,
+    users,
+    worker,
+)
 from lib.normalize import InvalidValue
 
 log = logging.getLogger("lib.cli")
@@ -100,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     statement.set_defaults(handler=_statement)
 
+    _send_commands(commands)
+
     import_cmd = commands.add_parser("import", help="importa un archivo .xlsx o .csv")
     import_sub = import_cmd.add_subparsers(dest="kind", required=True, metavar="TIPO")
     for kind, spec in importers.KINDS.items():
@@ -137,6 +155,91 @@ def _catalog_commands(commands: argparse._SubParsersAction) -> None:
     remove.add_argument("company", metavar="SOCIEDAD")
     remove.add_argument("customer", metavar="NOCLIENTE")
     remove.set_defaults(handler=_catalog_delete)
+
+
+def _send_commands(commands: argparse._SubParsersAction) -> None:
+    send = commands.add_parser(
+        "send",
+        help="envía los estados de cuenta del catálogo y espera a que termine (para cron)",
+        description="Una línea por cliente en el formato del log y un resumen; el log llega "
+        "por correo al usuario. Sale con 1 si algún cliente no se envió por error.",
+    )
+    send.add_argument("--sociedad", default=None, metavar="S")
+    send.add_argument("--cliente", default=None, metavar="N")
+    send.add_argument(
+        "--fecha-corte", type=date.fromisoformat, default=None, help="AAAA-MM-DD (por omisión, hoy)"
+    )
+    send.add_argument(
+        "--user", required=True, metavar="USERNAME", help="quien envía: recibe el log"
+    )
+    send.add_argument(
+        "--omitir-sin-saldo",
+        action="store_true",
+        help="no envía a los clientes sin saldo (quedan en el log como 'sin saldo')",
+    )
+    send.set_defaults(handler=_send)
+
+    work = commands.add_parser(
+        "worker", help="procesa los envíos pendientes (varios pueden compartir PostgreSQL)"
+    )
+    work.add_argument("--once", action="store_true", help="termina cuando no queda nada por enviar")
+    work.set_defaults(handler=_worker)
+
+
+def _send(args: argparse.Namespace) -> int:
+    settings = config.load_settings()
+    engine = _engine()
+    sessions = db.session_factory(engine)
+    cutoff = args.fecha_corte or settings.today()
+    with sessions() as session, session.begin():
+        user = users.find(session, args.user)
+        if not user.active:
+            raise CommandError(f"el usuario '{user.username}' está desactivado")
+        found = sending.candidates(session, args.sociedad, args.cliente, cutoff)
+        if not found:
+            raise CommandError("no hay clientes en el catálogo de envío con esos filtros")
+        run = sending.create_run(
+            session,
+            username=user.username,
+            notify_email=user.email,
+            keys=[candidate.key for candidate in found],
+            cutoff=cutoff,
+            run_date=settings.today(),
+            skip_zero_balance=args.omitir_sin_saldo,
+            company_filter=args.sociedad and normalize.company_code(args.sociedad),
+            customer_filter=args.cliente and normalize.customer_no(args.cliente),
+        )
+    print(f"envío núm. {run.id}: {run.total} clientes, fecha de corte {cutoff:%d/%m/%Y}")
+    stop = _stop_on_signals()
+    worker.Worker(sessions, settings).run(stop, run_id=run.id, until_idle=True)
+    if stop.is_set():
+        print(f"envío núm. {run.id} interrumpido; lo pendiente lo termina cualquier worker")
+        return 1
+    with sessions() as session:
+        finished = sending.progress(session, run.id).run
+        for item in sending.items(session, run.id):
+            print(sending.log_line(finished, item))
+    print(sending.summary(finished))
+    if finished.log_error:
+        print(f"el log no se pudo enviar a {finished.notify_email}: {finished.log_error}")
+    return 1 if finished.failed or finished.uncertain else 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    settings = config.load_settings()
+    engine = _engine()
+    stop = _stop_on_signals()
+    print(f"worker en marcha sobre {engine.url!r} (Ctrl+C para terminar)", flush=True)
+    worker.Worker(db.session_factory(engine), settings).run(stop, until_idle=args.once)
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM/SIGINT end the loop after the current customer, never in the middle of one."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
 
 
 def _catalog_import(args: argparse.Namespace) -> int:

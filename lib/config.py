@@ -12,6 +12,7 @@ import secrets
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -53,10 +54,15 @@ class Settings:
     timezone: ZoneInfo
     demo_data: bool
     data_dir: Path
+    background_worker: bool = True
 
     @property
     def is_embedded_database(self) -> bool:
         return self.database_url == DEFAULT_DATABASE_URL
+
+    def today(self) -> date:
+        """The date in the app's time zone: the day a send runs, for file names and logs."""
+        return datetime.now(self.timezone).date()
 
 
 def load_settings(
@@ -83,6 +89,7 @@ def load_settings(
         timezone=_zone(_text(raw, "TIMEZONE", "America/Mexico_City")),
         demo_data=_bool(raw, "DEMO_DATA", database_url == DEFAULT_DATABASE_URL),
         data_dir=data_dir,
+        background_worker=_bool(raw, "BACKGROUND_WORKER", True),
     )
 
 

@@ -15,11 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lib import emails, formatting, pdf, statements, templating
-from lib.models import Recipient
+from lib.models import Recipient, SendRun
 
 SUBJECT_TEMPLATE = "correo_asunto.txt"
 BODY_TEMPLATE = "correo_cuerpo.txt"
 HTML_TEMPLATE = "correo_cuerpo.html"
+LOG_TEMPLATE = "correo_log.txt"
 
 
 def attachment_name(customer_no: str, sent_on: date) -> str:
@@ -110,6 +111,29 @@ def compose(
         subtype="pdf",
         filename=attachment_name(statement.customer.code, sent_on),
     )
+    return message
+
+
+def log_message(run: SendRun, text: str, file_name: str, *, mail_from: str) -> EmailMessage:
+    """Manual section 3: the user who ran the send gets the log of what went out, as a `.txt`."""
+    message = EmailMessage()
+    message["Subject"] = (
+        f"Log de envío masivo de estados de cuenta del {formatting.day(run.run_date)}"
+    )
+    message["From"] = mail_from
+    message["To"] = run.notify_email
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid(domain=_domain(mail_from))
+    message.set_content(
+        templating.render_file(
+            LOG_TEMPLATE,
+            run=run,
+            fecha_corte=formatting.day(run.cutoff_date),
+            archivo=file_name,
+        ).strip()
+        + "\n"
+    )
+    message.add_attachment(text, subtype="plain", charset="utf-8", filename=file_name)
     return message
 
 

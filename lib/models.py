@@ -201,24 +201,32 @@ class SendRun(Base):
     company_code: Mapped[str | None] = mapped_column(String(10))
     customer_filter: Mapped[str | None] = mapped_column(String(200))
     cutoff_date: Mapped[date] = mapped_column(Date)
+    # The day the send runs, in the app's time zone: it names the attachments and the log.
+    run_date: Mapped[date] = mapped_column(Date)
     skip_zero_balance: Mapped[bool] = mapped_column(Boolean, default=False)
+    retry_of: Mapped[int | None] = mapped_column(ForeignKey("send_runs.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    # Counts are final figures written when the run ends; progress is counted from the items.
     total: Mapped[int] = mapped_column(Integer, default=0)
     sent: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    uncertain: Mapped[int] = mapped_column(Integer, default=0)
     log_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    log_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SendItem(Base):
-    """One customer of a send run; its status moves pending → sending → sent/failed/uncertain."""
+    """One customer of a send run: pending → sending → sent | failed | uncertain, or skipped."""
 
     __tablename__ = "send_items"
     __table_args__ = (
         UniqueConstraint("run_id", "company_code", "customer_no", name="uq_send_items_customer"),
         Index("ix_send_items_run_status", "run_id", "status"),
+        Index("ix_send_items_status", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -234,6 +242,7 @@ class SendItem(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_id: Mapped[str | None] = mapped_column(String(250))
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
 

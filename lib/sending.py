@@ -1,0 +1,351 @@
+"""Envío masivo: a send run is rows in the database, one item per customer.
+
+Procesar only writes the run (`create_run`); a worker (`lib.worker`) sends item by item and
+records each outcome, so a run survives a closed tab or a restart. This module also reads runs
+back for the screens: progress, history, the log file, retries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from lib import normalize
+from lib.models import AuditEvent, Company, Customer, OpenItem, Recipient, SendItem, SendRun
+
+PENDING, SENDING, SENT, FAILED, SKIPPED, UNCERTAIN = (
+    "pending",
+    "sending",
+    "sent",
+    "failed",
+    "skipped",
+    "uncertain",
+)
+OPEN_ITEM_STATES = (PENDING, SENDING)
+RUN_PENDING, RUN_RUNNING, RUN_DONE = "pending", "running", "done"
+ACTIVE_RUN_STATES = (RUN_PENDING, RUN_RUNNING)
+
+ITEM_LABELS = {
+    PENDING: "⏳ Pendiente",
+    SENDING: "📤 Enviando",
+    SENT: "✅ Enviado",
+    FAILED: "❌ Error",
+    SKIPPED: "⏭️ No enviado",
+    UNCERTAIN: "⚠️ Incierto",
+}
+RUN_LABELS = {RUN_PENDING: "En espera", RUN_RUNNING: "Enviando", RUN_DONE: "Terminado"}
+NO_BALANCE = "sin saldo"
+NOT_IN_CATALOG = "ya no está en el catálogo de envío"
+UNCERTAIN_REASON = (
+    "el envío se interrumpió mientras se entregaba el correo; no se sabe si llegó. "
+    "Revísalo antes de reenviar"
+)
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A catalog customer that a send can include, with its balance at the fecha de corte."""
+
+    company_code: str
+    customer_no: str
+    name: str
+    emails: str
+    balance: dict[str, Decimal]
+
+    @property
+    def key(self) -> Key:
+        return (self.company_code, self.customer_no)
+
+
+def candidates(
+    session: Session, company: str | None, customer_no: str | None, cutoff: date
+) -> list[Candidate]:
+    """Catalog customers of the Sociedad and/or No. Cliente, in order; one query each for the
+    list and the balances, whatever their number.
+    """
+    company_code = normalize.company_code(company) if company and company.strip() else None
+    number = normalize.customer_no(customer_no) if customer_no and customer_no.strip() else None
+    if company_code is None and number is None:
+        raise normalize.InvalidValue("indica la Sociedad y/o el No. Cliente")
+    query = select(Recipient.company_code, Recipient.customer_no, Customer.name, Recipient.emails)
+    query = query.join(
+        Customer,
+        (Customer.company_code == Recipient.company_code)
+        & (Customer.customer_no == Recipient.customer_no),
+    )
+    sums = select(
+        OpenItem.company_code,
+        OpenItem.customer_no,
+        OpenItem.currency,
+        func.sum(OpenItem.open_amount),
+    ).where(OpenItem.doc_date <= cutoff)
+    if company_code is not None:
+        query = query.where(Recipient.company_code == company_code)
+        sums = sums.where(OpenItem.company_code == company_code)
+    if number is not None:
+        query = query.where(Recipient.customer_no == number)
+        sums = sums.where(OpenItem.customer_no == number)
+    balances: dict[Key, dict[str, Decimal]] = defaultdict(dict)
+    grouped = sums.group_by(OpenItem.company_code, OpenItem.customer_no, OpenItem.currency)
+    for code, customer, currency, total in session.execute(grouped):
+        if total:
+            balances[(code, customer)][currency] = total
+    rows = session.execute(query.order_by(Recipient.company_code, Recipient.customer_no))
+    return [
+        Candidate(code, customer, name, address_list, balances.get((code, customer), {}))
+        for code, customer, name, address_list in rows
+    ]
+
+
+def create_run(
+    session: Session,
+    *,
+    username: str,
+    notify_email: str,
+    keys: Sequence[Key],
+    cutoff: date,
+    run_date: date,
+    skip_zero_balance: bool = False,
+    company_filter: str | None = None,
+    customer_filter: str | None = None,
+    retry_of: int | None = None,
+) -> SendRun:
+    """Write the run and one pending item per customer, inside the caller's transaction.
+
+    Refused when a customer is still pending in another run, so one Procesar cannot email a
+    customer that an earlier one is about to email.
+    """
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        raise normalize.InvalidValue("no hay clientes seleccionados para enviar")
+    codes = sorted({code for code, _ in wanted})
+    # Takes the write lock (SQLite) or the sociedades' row locks (PostgreSQL) first, so two
+    # Procesar at the same moment cannot both pass the check below.
+    session.execute(update(Company).where(Company.code.in_(codes)).values(name=Company.name))
+    _refuse_if_active(session, codes, set(wanted))
+    run = SendRun(
+        started_by=username,
+        notify_email=notify_email,
+        company_code=company_filter,
+        customer_filter=customer_filter,
+        cutoff_date=cutoff,
+        run_date=run_date,
+        skip_zero_balance=skip_zero_balance,
+        retry_of=retry_of,
+        status=RUN_PENDING,
+        total=len(wanted),
+    )
+    session.add(run)
+    session.flush()
+    catalog = _catalog_entries(session, codes)
+    session.execute(insert(SendItem), [_item_row(run.id, key, catalog.get(key)) for key in wanted])
+    session.add(
+        AuditEvent(
+            username=username,
+            action="send_run",
+            entity="send_run",
+            entity_key=str(run.id),
+            details=f"{len(wanted)} clientes, fecha de corte {cutoff.isoformat()}",
+        )
+    )
+    return run
+
+
+def _refuse_if_active(session: Session, codes: list[str], wanted: set[Key]) -> None:
+    busy = session.execute(
+        select(SendItem.company_code, SendItem.customer_no, SendItem.run_id).where(
+            SendItem.company_code.in_(codes), SendItem.status.in_(OPEN_ITEM_STATES)
+        )
+    ).all()
+    clashes = [(code, customer, run) for code, customer, run in busy if (code, customer) in wanted]
+    if clashes:
+        runs = ", ".join(str(run) for run in sorted({run for _, _, run in clashes}))
+        raise normalize.InvalidValue(
+            f"{len(clashes)} de estos clientes ya están en un envío en curso (núm. {runs}); "
+            "espera a que termine o revísalo en Historial de envíos"
+        )
+
+
+def _catalog_entries(session: Session, codes: list[str]) -> dict[Key, tuple[str, str]]:
+    rows = session.execute(
+        select(Recipient.company_code, Recipient.customer_no, Customer.name, Recipient.emails)
+        .join(
+            Customer,
+            (Customer.company_code == Recipient.company_code)
+            & (Customer.customer_no == Recipient.customer_no),
+        )
+        .where(Recipient.company_code.in_(codes))
+    )
+    return {(code, customer): (name, addresses) for code, customer, name, addresses in rows}
+
+
+def _item_row(run_id: int, key: Key, entry: tuple[str, str] | None) -> dict[str, object]:
+    row: dict[str, object] = {"run_id": run_id, "company_code": key[0], "customer_no": key[1]}
+    if entry is None:
+        return row | {"customer_name": "", "emails": "", "status": FAILED, "error": NOT_IN_CATALOG}
+    return row | {"customer_name": entry[0], "emails": entry[1], "status": PENDING, "error": ""}
+
+
+@dataclass(frozen=True)
+class Progress:
+    run: SendRun
+    counts: dict[str, int]
+
+    @property
+    def done(self) -> int:
+        return self.run.total - self.counts.get(PENDING, 0) - self.counts.get(SENDING, 0)
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.run.total if self.run.total else 1.0
+
+    @property
+    def finished(self) -> bool:
+        return self.run.status == RUN_DONE
+
+
+def progress(session: Session, run_id: int) -> Progress:
+    run = session.get(SendRun, run_id)
+    if run is None:
+        raise normalize.InvalidValue(f"el envío {run_id} no existe")
+    counts = dict(
+        session.execute(
+            select(SendItem.status, func.count())
+            .where(SendItem.run_id == run_id)
+            .group_by(SendItem.status)
+        ).all()
+    )
+    return Progress(run, counts)
+
+
+def items(session: Session, run_id: int) -> list[SendItem]:
+    return list(
+        session.scalars(select(SendItem).where(SendItem.run_id == run_id).order_by(SendItem.id))
+    )
+
+
+def latest_run(session: Session, username: str) -> SendRun | None:
+    """The user's active run, or else their most recent one: what the send page shows."""
+    mine = select(SendRun).where(SendRun.started_by == username)
+    active = session.scalar(
+        mine.where(SendRun.status.in_(ACTIVE_RUN_STATES)).order_by(SendRun.id.desc()).limit(1)
+    )
+    return active or session.scalar(mine.order_by(SendRun.id.desc()).limit(1))
+
+
+def runs(
+    session: Session,
+    *,
+    company: str | None = None,
+    username: str | None = None,
+    since: date | None = None,
+    limit: int = 200,
+) -> list[SendRun]:
+    query = select(SendRun).order_by(SendRun.id.desc()).limit(limit)
+    if company:
+        query = query.where(SendRun.company_code == normalize.company_code(company))
+    if username:
+        query = query.where(SendRun.started_by == username)
+    if since:
+        query = query.where(SendRun.run_date >= since)
+    return list(session.scalars(query))
+
+
+def item_message(item: SendItem) -> str:
+    """The Mensaje of a row: why it was not sent, or nothing more to say."""
+    if item.status in (SENT, PENDING, SENDING):
+        return ""
+    if item.status == UNCERTAIN:
+        return item.error or UNCERTAIN_REASON
+    return item.error
+
+
+def summary(run: SendRun) -> str:
+    """One line with the final counts of a finished run."""
+    parts = [f"enviados {run.sent}", f"con error {run.failed}"]
+    if run.uncertain:
+        parts.append(f"inciertos {run.uncertain}")
+    if run.skipped:
+        parts.append(f"sin saldo {run.skipped}")
+    return f"resumen: {run.total} clientes, " + ", ".join(parts)
+
+
+def log_name(run: SendRun) -> str:
+    """Manual section 3: `LogEnvioMasivo_<YYYYMMDD>.txt`, the day the send ran."""
+    return f"LogEnvioMasivo_{run.run_date:%Y%m%d}.txt"
+
+
+def log_line(run: SendRun, item: SendItem) -> str:
+    """One line in exactly the manual's format."""
+    outcome = "ok" if item.status == SENT else f"error: {item_message(item) or item.status}"
+    return (
+        f"Sociedad: {item.company_code} | NoCliente: {item.customer_no} | "
+        f"FechaCorte: {run.cutoff_date:%Y%m%d} | NombreCliente: {item.customer_name} | "
+        f"CorreoDestino: {item.emails} | Enviado: {outcome}"
+    )
+
+
+def log_text(session: Session, run: SendRun) -> str:
+    """The log file: one line per customer, CRLF so Notepad shows it as the manual does."""
+    return "".join(f"{log_line(run, item)}\r\n" for item in items(session, run.id))
+
+
+def retry(
+    session: Session,
+    run_id: int,
+    *,
+    username: str,
+    notify_email: str,
+    run_date: date,
+    include_uncertain: bool = False,
+) -> SendRun:
+    """A new run for the customers of `run_id` that failed (and, if asked, the uncertain ones)."""
+    original = progress(session, run_id).run
+    states = (FAILED, UNCERTAIN) if include_uncertain else (FAILED,)
+    keys = session.execute(
+        select(SendItem.company_code, SendItem.customer_no)
+        .where(SendItem.run_id == run_id, SendItem.status.in_(states))
+        .order_by(SendItem.id)
+    ).all()
+    if not keys:
+        raise normalize.InvalidValue(f"el envío {run_id} no tiene clientes por reintentar")
+    return create_run(
+        session,
+        username=username,
+        notify_email=notify_email,
+        keys=[(code, customer) for code, customer in keys],
+        cutoff=original.cutoff_date,
+        run_date=run_date,
+        skip_zero_balance=original.skip_zero_balance,
+        company_filter=original.company_code,
+        customer_filter=original.customer_filter,
+        retry_of=run_id,
+    )
+
+
+@dataclass(frozen=True)
+class DailyOutcome:
+    day: date
+    company_code: str
+    status: str
+    count: int
+
+
+def daily_outcomes(session: Session, since: date) -> list[DailyOutcome]:
+    """Emails per day, sociedad and outcome since `since`, for the Home chart."""
+    rows = session.execute(
+        select(SendRun.run_date, SendItem.company_code, SendItem.status, func.count())
+        .join(SendRun, SendRun.id == SendItem.run_id)
+        .where(SendRun.run_date >= since, SendItem.status.not_in(OPEN_ITEM_STATES))
+        .group_by(SendRun.run_date, SendItem.company_code, SendItem.status)
+        .order_by(SendRun.run_date, SendItem.company_code)
+    )
+    return [DailyOutcome(*row) for row in rows]

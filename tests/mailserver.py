@@ -1,0 +1,133 @@
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives and can misbehave the
+ways real servers do: refuse a recipient, answer 4xx for a while, hang up, stall in DATA.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.support import free_port
+
+
+@dataclass
+class Received:
+    mail_from: str
+    recipients: list[str]
+    content: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return message_from_bytes(self.content, policy=policy.default)  # type: ignore[return-value]
+
+
+@dataclass
+class Faults:
+    """What the server does wrong; tests set these between or during runs."""
+
+    refuse: dict[str, str] = field(default_factory=dict)  # recipient → reply
+    temporary: int = 0  # answer the next N DATA with 451
+    temporary_reply: str = "451 4.3.0 Intente más tarde"
+    hang_up_on_mail: int = 0  # hang up on the next N MAIL FROM (before any data)
+    hang_up_in_data: int = 0  # keep the next N messages but hang up before answering
+    stall_data: threading.Event | None = None  # hold DATA replies until set
+
+
+class Handler:
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+        self.received: list[Received] = []
+        self.in_data = threading.Event()
+        self.lock = threading.Lock()
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.faults.hang_up_on_mail:
+            self.faults.hang_up_on_mail -= 1
+            server.transport.close()
+            return "421 4.4.2 adiós"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.faults.refuse:
+            return self.faults.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.faults.temporary:
+            self.faults.temporary -= 1
+            return self.faults.temporary_reply
+        with self.lock:
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+            )
+        self.in_data.set()
+        if self.faults.stall_data is not None:
+            while not self.faults.stall_data.is_set():
+                await asyncio.sleep(0.02)
+        if self.faults.hang_up_in_data:
+            self.faults.hang_up_in_data -= 1
+            server.transport.close()
+        return "250 2.0.0 Ok: queued"
+
+
+class MailServer:
+    """`with MailServer() as server:` listens on 127.0.0.1:<free port> until the block ends."""
+
+    def __init__(self, *, users: dict[str, str] | None = None) -> None:
+        self.faults = Faults()
+        self.handler = Handler(self.faults)
+        self.users = users
+        options: dict[str, Any] = {}
+        if users is not None:
+            options = {
+                "authenticator": self._authenticate,
+                "auth_require_tls": False,
+            }
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=free_port(), **options
+        )
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(data, LoginPassword)
+            and self.users is not None
+            and self.users.get(data.login.decode()) == data.password.decode()
+        )
+        return AuthResult(success=ok, handled=False)
+
+    def __enter__(self) -> MailServer:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.faults.stall_data is not None:
+            self.faults.stall_data.set()
+        self.controller.stop()
+
+    @property
+    def port(self) -> int:
+        return self.controller.port
+
+    @property
+    def received(self) -> list[Received]:
+        with self.handler.lock:
+            return list(self.handler.received)
+
+    def to(self, address: str) -> list[Received]:
+        return [message for message in self.received if address in message.recipients]

@@ -1,0 +1,514 @@
+"""Send runs end to end: real SQLite/PostgreSQL, real SMTP exchanges with aiosmtpd on loopback."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy.orm import Session, sessionmaker
+
+from lib import config, mail, sending, worker
+from lib.models import Company, Customer, OpenItem, Recipient, SendItem, SendRun
+from lib.normalize import InvalidValue
+from tests.mailserver import MailServer
+
+CUTOFF = date(2026, 11, 28)
+RUN_DATE = date(2026, 11, 29)
+CATALOG = {
+    "1006210": ("PEÑA & HIJOS <SA> DE CV", "pagos@pena.example;cxp@pena.example"),
+    "1004273": ("PLUMBERS CENTER SA DE CV", "plumbers@plumbers.example"),
+    "1000001": ("ÑANDÚ SA", "nandu@nandu.example"),
+    "1000002": ("SIN SALDO SA", "saldo@cero.example"),
+    "1000003": ("TUBOS DEL NORTE", "tubos@norte.example"),
+}
+ANALYST_EMAIL = "ana@finanzas.example"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> config.Settings:
+    return config.load_settings(
+        tmp_path / "no-secrets.toml",
+        {"DATA_DIR": str(tmp_path / "data"), "MAIL_FROM": "Cobranza <cobranza@bajio.example>"},
+    )
+
+
+@pytest.fixture
+def catalog(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """SM02 with five catalog customers; all but 1000002 owe something."""
+    with sessions() as session, session.begin():
+        session.add(Company(code="SM02", name="Soluciones del Bajío", tax_id="SBA950612AB3"))
+        session.flush()
+        for number, (name, _) in CATALOG.items():
+            session.add(Customer(company_code="SM02", customer_no=number, name=name))
+        session.add(Customer(company_code="SM02", customer_no="1009999", name="FUERA DEL CATÁLOGO"))
+        session.flush()
+        for number, (_, addresses) in CATALOG.items():
+            session.add(Recipient(company_code="SM02", customer_no=number, emails=addresses,
+                                  created_by="seed", updated_by="seed"))  # fmt: skip
+            amount = Decimal("0") if number == "1000002" else Decimal("1500.25")
+            session.add(OpenItem(company_code="SM02", customer_no=number, doc_no=f"F-{number}",
+                                 doc_type="Factura", doc_date=CUTOFF - timedelta(days=40),
+                                 due_date=CUTOFF - timedelta(days=10), reference="",
+                                 amount=amount, open_amount=amount, currency="MXN"))  # fmt: skip
+    return sessions
+
+
+def start_run(
+    sessions: sessionmaker[Session], numbers: list[str] | None = None, **options: object
+) -> int:
+    with sessions() as session, session.begin():
+        run = sending.create_run(
+            session,
+            username="ana",
+            notify_email=ANALYST_EMAIL,
+            keys=[("SM02", number) for number in (numbers or list(CATALOG))],
+            cutoff=CUTOFF,
+            run_date=RUN_DATE,
+            company_filter="SM02",
+            **options,  # type: ignore[arg-type]
+        )
+        return run.id
+
+
+@pytest.fixture
+def server() -> Iterator[MailServer]:
+    with MailServer() as running:
+        yield running
+
+
+class Sleeps(list[float]):
+    """An injectable sleep that records what it was asked to wait instead of waiting."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def smtp_to(port: int, sleeps: Sleeps | None = None, **options: object) -> mail.Smtp:
+    settings = mail.SmtpOptions("127.0.0.1", port, "none", "", "", timeout=5, **options)  # type: ignore[arg-type]
+    return mail.Smtp(settings, sleep=sleeps if sleeps is not None else Sleeps())
+
+
+def work(
+    sessions: sessionmaker[Session],
+    settings: config.Settings,
+    transport: mail.Transport,
+    run_id: int | None = None,
+) -> worker.Worker:
+    runner = worker.Worker(sessions, settings, transport=transport, pacer=mail.Pacer(0))
+    runner.run(threading.Event(), run_id=run_id, until_idle=True, poll=0.01)
+    return runner
+
+
+def outcomes(sessions: sessionmaker[Session], run_id: int) -> dict[str, tuple[str, str]]:
+    with sessions() as session:
+        return {i.customer_no: (i.status, i.error) for i in sending.items(session, run_id)}
+
+
+def finished_run(sessions: sessionmaker[Session], run_id: int) -> SendRun:
+    with sessions() as session:
+        return sending.progress(session, run_id).run
+
+
+def statement_mails(server: MailServer) -> list:
+    return [m for m in server.received if ANALYST_EMAIL not in m.recipients]
+
+
+def test_each_selected_customer_gets_one_email_with_its_pdf(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    run_id = start_run(catalog, ["1006210", "1004273", "1000001"])
+
+    work(catalog, settings, smtp_to(server.port))
+
+    mails = statement_mails(server)
+    assert sorted(m.recipients[0] for m in mails) == [
+        "nandu@nandu.example",
+        "pagos@pena.example",
+        "plumbers@plumbers.example",
+    ]
+    pena = server.to("pagos@pena.example")[0]
+    assert pena.recipients == ["pagos@pena.example", "cxp@pena.example"]
+    assert pena.mail_from == "cobranza@bajio.example"
+    message = pena.message
+    assert "PEÑA & HIJOS <SA> DE CV" in message["Subject"] or "1006210" in message["Subject"]
+    attachment = next(message.iter_attachments())
+    assert attachment.get_filename() == "1006210_20261129.pdf"
+    assert attachment.get_content_type() == "application/pdf"
+    text = "".join(
+        page.extract_text() for page in PdfReader(io.BytesIO(attachment.get_content())).pages
+    )
+    assert "F-1006210" in text
+    assert "F-1004273" not in text
+    with catalog() as session:
+        items = sending.items(session, run_id)
+    assert {i.status for i in items} == {sending.SENT}
+    assert all(i.message_id and i.sent_at and len(i.pdf_sha256 or "") == 64 for i in items)
+    assert {i.message_id for i in items} == {m.message["Message-ID"] for m in mails}
+
+
+def test_the_log_email_carries_one_line_per_customer_in_the_manual_format(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    server.faults.refuse["tubos@norte.example"] = "550 5.1.1 Buzón inexistente"
+    run_id = start_run(catalog, ["1006210", "1000003"])
+
+    work(catalog, settings, smtp_to(server.port))
+
+    (log_mail,) = server.to(ANALYST_EMAIL)
+    attachment = next(log_mail.message.iter_attachments())
+    assert attachment.get_filename() == "LogEnvioMasivo_20261129.txt"
+    assert attachment.get_content().splitlines() == [
+        "Sociedad: SM02 | NoCliente: 1006210 | FechaCorte: 20261128 | "
+        "NombreCliente: PEÑA & HIJOS <SA> DE CV | "
+        "CorreoDestino: pagos@pena.example;cxp@pena.example | Enviado: ok",
+        "Sociedad: SM02 | NoCliente: 1000003 | FechaCorte: 20261128 | "
+        "NombreCliente: TUBOS DEL NORTE | CorreoDestino: tubos@norte.example | "
+        "Enviado: error: destinatario rechazado: tubos@norte.example "
+        "(550 5.1.1 Buzón inexistente)",
+    ]
+    run = finished_run(catalog, run_id)
+    assert (run.status, run.sent, run.failed, run.log_error) == (sending.RUN_DONE, 1, 1, "")
+    assert run.log_sent_at is not None
+
+
+def test_a_refused_customer_fails_alone_and_the_run_goes_on(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    server.faults.refuse["plumbers@plumbers.example"] = "550 5.7.1 Relay denied"
+    run_id = start_run(catalog)
+
+    work(catalog, settings, smtp_to(server.port))
+
+    result = outcomes(catalog, run_id)
+    assert result["1004273"] == (sending.FAILED, "destinatario rechazado: "
+                                 "plumbers@plumbers.example (550 5.7.1 Relay denied)")  # fmt: skip
+    assert [n for n, (status, _) in result.items() if status == sending.SENT] == [
+        "1006210", "1000001", "1000002", "1000003"
+    ]  # fmt: skip
+
+
+def test_smtp_down_from_the_start_fails_every_customer_with_the_reason(
+    catalog: sessionmaker[Session], settings: config.Settings, unused_port: int
+) -> None:
+    run_id = start_run(catalog, ["1006210", "1004273"])
+    sleeps = Sleeps()
+
+    work(catalog, settings, smtp_to(unused_port, sleeps, attempts=3, backoff=2.0))
+
+    result = outcomes(catalog, run_id)
+    assert {status for status, _ in result.values()} == {sending.FAILED}
+    assert all("sin conexión con el servidor SMTP" in reason and "tras 3 intentos" in reason
+               for _, reason in result.values())  # fmt: skip
+    assert sleeps[:2] == [2.0, 4.0]
+    run = finished_run(catalog, run_id)
+    assert run.status == sending.RUN_DONE
+    assert run.failed == 2
+    assert "sin conexión" in run.log_error
+    with catalog() as session:
+        assert "Enviado: error: sin conexión" in sending.log_text(session, run)
+
+
+def test_a_connection_dropped_between_messages_is_reopened_without_loss_or_double(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    run_id = start_run(catalog)
+    transport = smtp_to(server.port)
+    runner = worker.Worker(catalog, settings, transport=transport, pacer=mail.Pacer(0))
+    runner.step(run_id)
+    runner.step(run_id)
+    server.faults.hang_up_on_mail = 1
+
+    work(catalog, settings, transport, run_id)
+
+    assert {status for status, _ in outcomes(catalog, run_id).values()} == {sending.SENT}
+    customers = [m.recipients[0] for m in statement_mails(server)]
+    assert len(customers) == len(set(customers)) == len(CATALOG)
+
+
+def test_temporary_refusals_are_retried_with_backoff_until_accepted(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    server.faults.temporary = 2
+    run_id = start_run(catalog, ["1006210"])
+    sleeps = Sleeps()
+
+    work(catalog, settings, smtp_to(server.port, sleeps, attempts=3, backoff=1.0), run_id)
+
+    assert outcomes(catalog, run_id)["1006210"] == (sending.SENT, "")
+    assert sleeps == [1.0, 2.0]
+    assert len(server.to("pagos@pena.example")) == 1
+
+
+def test_421_then_success_reconnects_and_delivers_once(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    server.faults.temporary = 1
+    server.faults.temporary_reply = "421 4.7.0 Demasiadas conexiones"
+    run_id = start_run(catalog, ["1004273"])
+
+    work(catalog, settings, smtp_to(server.port), run_id)
+
+    assert outcomes(catalog, run_id)["1004273"] == (sending.SENT, "")
+    assert len(server.to("plumbers@plumbers.example")) == 1
+
+
+def test_temporary_refusals_that_never_end_fail_the_customer(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    server.faults.temporary = 99
+    run_id = start_run(catalog, ["1006210"])
+
+    work(catalog, settings, smtp_to(server.port, attempts=2), run_id)
+
+    status, reason = outcomes(catalog, run_id)["1006210"]
+    assert status == sending.FAILED
+    assert reason == "mensaje rechazado: 451 4.3.0 Intente más tarde (tras 2 intentos)"
+
+
+def test_a_connection_lost_while_the_server_takes_the_message_is_uncertain_not_resent(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    server.faults.hang_up_in_data = 1
+    run_id = start_run(catalog, ["1006210", "1004273"])
+
+    work(catalog, settings, smtp_to(server.port), run_id)
+
+    result = outcomes(catalog, run_id)
+    assert result["1006210"][0] == sending.UNCERTAIN
+    assert "no se sabe si llegó" in result["1006210"][1]
+    assert result["1004273"] == (sending.SENT, "")
+    assert len(server.to("pagos@pena.example")) == 1
+    assert finished_run(catalog, run_id).uncertain == 1
+
+
+def test_customers_without_balance_are_skipped_with_the_reason_when_asked(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    run_id = start_run(catalog, ["1000002", "1000001"], skip_zero_balance=True)
+
+    work(catalog, settings, smtp_to(server.port), run_id)
+
+    assert outcomes(catalog, run_id) == {
+        "1000002": (sending.SKIPPED, "sin saldo"),
+        "1000001": (sending.SENT, ""),
+    }
+    assert server.to("saldo@cero.example") == []
+    with catalog() as session:
+        log = sending.log_text(session, sending.progress(session, run_id).run)
+    assert "NoCliente: 1000002 | FechaCorte: 20261128 | NombreCliente: SIN SALDO SA | " \
+        "CorreoDestino: saldo@cero.example | Enviado: error: sin saldo\r\n" in log  # fmt: skip
+
+
+def test_a_customer_outside_the_catalog_is_recorded_as_not_sent(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    run_id = start_run(catalog, ["1009999", "1000001"])
+
+    work(catalog, settings, smtp_to(server.port), run_id)
+
+    assert outcomes(catalog, run_id)["1009999"] == (sending.FAILED, sending.NOT_IN_CATALOG)
+    assert finished_run(catalog, run_id).status == sending.RUN_DONE
+
+
+def test_a_second_procesar_for_customers_of_an_active_run_is_refused(
+    catalog: sessionmaker[Session],
+) -> None:
+    first = start_run(catalog, ["1006210", "1004273"])
+
+    with pytest.raises(
+        InvalidValue, match=rf"2 de estos clientes ya están en un envío en curso \(núm. {first}\)"
+    ):
+        start_run(catalog, ["1004273", "1006210", "1000001"])
+    assert start_run(catalog, ["1000001"]) > first
+
+
+def test_retry_sends_only_the_failed_and_asks_before_the_uncertain(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    server.faults.refuse["plumbers@plumbers.example"] = "550 5.1.1 No existe"
+    server.faults.hang_up_in_data = 1
+    first = start_run(catalog, ["1006210", "1004273", "1000001"])
+    work(catalog, settings, smtp_to(server.port), first)
+    server.faults.refuse.clear()
+
+    with catalog() as session, session.begin():
+        again = sending.retry(session, first, username="ana", notify_email=ANALYST_EMAIL,
+                              run_date=RUN_DATE)  # fmt: skip
+        again_id = again.id
+    work(catalog, settings, smtp_to(server.port), again_id)
+    with catalog() as session, session.begin():
+        uncertain = sending.retry(session, first, username="ana", notify_email=ANALYST_EMAIL,
+                                  run_date=RUN_DATE, include_uncertain=True)  # fmt: skip
+        assert uncertain.retry_of == first
+
+    assert outcomes(catalog, again_id) == {"1004273": (sending.SENT, "")}
+    assert len(outcomes(catalog, uncertain.id)) == 2
+    assert len(server.to("plumbers@plumbers.example")) == 1
+
+
+def test_retry_of_a_run_without_failures_says_so(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    run_id = start_run(catalog, ["1000001"])
+    work(catalog, settings, smtp_to(server.port), run_id)
+
+    with (
+        catalog() as session,
+        pytest.raises(InvalidValue, match="no tiene clientes por reintentar"),
+    ):
+        sending.retry(session, run_id, username="ana", notify_email="", run_date=RUN_DATE)
+
+
+def test_a_wrong_smtp_password_fails_with_a_reason_that_does_not_show_it(
+    catalog: sessionmaker[Session], settings: config.Settings
+) -> None:
+    run_id = start_run(catalog, ["1006210"])
+    with MailServer(users={"envios": "la-buena"}) as server:
+        options = mail.SmtpOptions(
+            "127.0.0.1", server.port, "none", "envios", "S3cr3t-mala", timeout=5
+        )
+        work(catalog, settings, mail.Smtp(options, sleep=Sleeps()), run_id)
+        good = mail.SmtpOptions("127.0.0.1", server.port, "none", "envios", "la-buena", timeout=5)
+        again = start_run(catalog, ["1004273"])
+        work(catalog, settings, mail.Smtp(good, sleep=Sleeps()), again)
+
+    status, reason = outcomes(catalog, run_id)["1006210"]
+    assert status == sending.FAILED
+    assert reason.startswith("el servidor SMTP rechazó el usuario o la contraseña (535")
+    assert "S3cr3t" not in reason
+    assert outcomes(catalog, again)["1004273"] == (sending.SENT, "")
+
+
+def test_the_outbox_writes_each_message_as_a_whole_eml_file(
+    catalog: sessionmaker[Session], settings: config.Settings
+) -> None:
+    run_id = start_run(catalog, ["1006210", "1000001"])
+
+    work(catalog, settings, mail.Outbox(settings.outbox_dir), run_id)
+
+    files = sorted(settings.outbox_dir.glob("*.eml"))
+    assert len(files) == 3  # two customers and the log
+    assert not list(settings.outbox_dir.glob(".*"))
+    assert {status for status, _ in outcomes(catalog, run_id).values()} == {sending.SENT}
+
+
+def test_pacing_spaces_messages_evenly_without_sleeping_when_already_late() -> None:
+    now = [100.0]
+    sleeps = Sleeps()
+    pacer = mail.Pacer(30, clock=lambda: now[0], sleep=sleeps)
+
+    pacer.wait()
+    pacer.wait()
+    now[0] += 2.5
+    pacer.wait()
+    now[0] += 10.0
+    pacer.wait()
+
+    assert sleeps == [2.0, 1.5]
+
+
+def test_no_pacing_when_the_rate_is_zero() -> None:
+    sleeps = Sleeps()
+    pacer = mail.Pacer(0, clock=lambda: 0.0, sleep=sleeps)
+    for _ in range(5):
+        pacer.wait()
+    assert sleeps == []
+
+
+def test_the_worker_paces_every_message_including_the_log(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    run_id = start_run(catalog, ["1006210", "1004273", "1000001"])
+    now = [0.0]
+    sleeps = Sleeps()
+
+    def sleep(seconds: float) -> None:
+        sleeps(seconds)
+        now[0] += seconds
+
+    pacer = mail.Pacer(60, clock=lambda: now[0], sleep=sleep)
+    runner = worker.Worker(catalog, settings, transport=smtp_to(server.port), pacer=pacer)
+    runner.run(threading.Event(), run_id=run_id, until_idle=True, poll=0.01)
+
+    assert len(server.received) == 4
+    assert sleeps == [1.0, 1.0, 1.0]
+
+
+def test_a_dead_workers_claims_are_given_back_and_its_sending_item_becomes_uncertain(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    run_id = start_run(catalog, ["1006210", "1004273", "1000001"])
+    gone = "otra-maquina:1:abc"
+    with catalog() as session, session.begin():
+        first, second, _ = sending.items(session, run_id)
+        first.status, first.claimed_by, first.claimed_at = sending.SENDING, gone, _long_ago()
+        second.claimed_by, second.claimed_at = gone, _long_ago()
+
+    work(catalog, settings, smtp_to(server.port), run_id)
+
+    result = outcomes(catalog, run_id)
+    assert result["1006210"] == (sending.UNCERTAIN, sending.UNCERTAIN_REASON)
+    assert result["1004273"] == (sending.SENT, "")
+    assert result["1000001"] == (sending.SENT, "")
+    assert server.to("pagos@pena.example") == []
+
+
+def test_a_recent_claim_of_a_live_worker_elsewhere_is_left_alone(
+    catalog: sessionmaker[Session], settings: config.Settings
+) -> None:
+    run_id = start_run(catalog, ["1006210"])
+    with catalog() as session, session.begin():
+        (item,) = sending.items(session, run_id)
+        item.status, item.claimed_by = sending.SENDING, "otra-maquina:1:abc"
+        item.claimed_at = worker.utcnow()
+
+    runner = worker.Worker(catalog, settings, transport=mail.Outbox(settings.outbox_dir))
+
+    assert runner.recover() == 0
+    assert runner.step(run_id) is None
+    assert outcomes(catalog, run_id)["1006210"][0] == sending.SENDING
+
+
+def test_progress_counts_what_is_done_and_what_is_left(catalog: sessionmaker[Session]) -> None:
+    run_id = start_run(catalog, ["1006210", "1004273", "1009999"])
+
+    with catalog() as session:
+        shown = sending.progress(session, run_id)
+
+    assert shown.counts == {sending.PENDING: 2, sending.FAILED: 1}
+    assert (shown.done, round(shown.fraction, 2), shown.finished) == (1, 0.33, False)
+
+
+def test_daily_outcomes_count_finished_emails_per_day_sociedad_and_outcome(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    server.faults.refuse["nandu@nandu.example"] = "550 no"
+    run_id = start_run(catalog, ["1006210", "1004273", "1000001"])
+    work(catalog, settings, smtp_to(server.port), run_id)
+
+    with catalog() as session:
+        rows = sending.daily_outcomes(session, RUN_DATE - timedelta(days=29))
+
+    assert [(r.day, r.company_code, r.status, r.count) for r in rows] == [
+        (RUN_DATE, "SM02", sending.FAILED, 1),
+        (RUN_DATE, "SM02", sending.SENT, 2),
+    ]
+
+
+def _long_ago() -> datetime:
+    """Older than any live claim."""
+    return worker.utcnow() - worker.STALE_AFTER - timedelta(minutes=1)
+
+
+def test_items_are_unique_per_run_and_customer(catalog: sessionmaker[Session]) -> None:
+    run_id = start_run(catalog, ["1006210", "1006210", "1000001"])
+    with catalog() as session:
+        assert [i.customer_no for i in sending.items(session, run_id)] == ["1006210", "1000001"]
+        assert session.get(SendRun, run_id).total == 2
+        assert session.query(SendItem).count() == 2
