@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -14,6 +17,7 @@ from pypdf import PdfReader
 from sqlalchemy.orm import Session, sessionmaker
 
 from lib import config, mail, sending, worker
+from lib.config import PROJECT_ROOT
 from lib.models import Company, Customer, OpenItem, Recipient, SendItem, SendRun
 from lib.normalize import InvalidValue
 from tests.mailserver import MailServer
@@ -512,3 +516,85 @@ def test_items_are_unique_per_run_and_customer(catalog: sessionmaker[Session]) -
         assert [i.customer_no for i in sending.items(session, run_id)] == ["1006210", "1000001"]
         assert session.get(SendRun, run_id).total == 2
         assert session.query(SendItem).count() == 2
+
+
+def worker_process(
+    database_url: str, port: int, data_dir: Path, *args: str
+) -> subprocess.Popen[str]:
+    """`python -m lib.cli worker` as an operator starts it, sending to the test's SMTP server."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DATA_DIR": str(data_dir),
+        "MAIL_TRANSPORT": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(port),
+        "SMTP_SECURITY": "none",
+        "MAIL_RATE_PER_MINUTE": "0",
+        "DEMO_DATA": "false",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "lib.cli", "worker", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_a_killed_worker_process_is_resumed_without_emailing_anyone_twice(
+    catalog: sessionmaker[Session], database_url: str, tmp_path: Path, server: MailServer
+) -> None:
+    run_id = start_run(catalog, ["1006210", "1004273", "1000001"])
+    server.faults.stall_data = threading.Event()
+    first = worker_process(database_url, server.port, tmp_path / "data")
+    try:
+        assert server.handler.in_data.wait(60), first.stdout
+    finally:
+        first.kill()
+        first.wait()
+    server.faults.stall_data.set()
+    assert outcomes(catalog, run_id)["1006210"][0] == sending.SENDING
+
+    second = worker_process(database_url, server.port, tmp_path / "data", "--once")
+    output, _ = second.communicate(timeout=120)
+
+    assert second.returncode == 0, output
+    assert outcomes(catalog, run_id) == {
+        "1006210": (sending.UNCERTAIN, sending.UNCERTAIN_REASON),
+        "1004273": (sending.SENT, ""),
+        "1000001": (sending.SENT, ""),
+    }
+    customers = [m.recipients[0] for m in statement_mails(server)]
+    assert sorted(customers) == sorted(set(customers))
+    assert len(server.to(ANALYST_EMAIL)) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_worker_processes_on_postgresql_share_a_run_without_duplicates(
+    catalog: sessionmaker[Session], database_url: str, tmp_path: Path, server: MailServer
+) -> None:
+    extra = [f"20{n:05d}" for n in range(40)]
+    with catalog() as session, session.begin():
+        for number in extra:
+            session.add(Customer(company_code="SM02", customer_no=number, name=f"CLIENTE {number}"))
+        session.flush()
+        for number in extra:
+            session.add(Recipient(company_code="SM02", customer_no=number,
+                                  emails=f"c{number}@clientes.example",
+                                  created_by="seed", updated_by="seed"))  # fmt: skip
+    run_id = start_run(catalog, extra)
+
+    workers = [worker_process(database_url, server.port, tmp_path / "data", "--once")
+               for _ in range(2)]  # fmt: skip
+    outputs = [process.communicate(timeout=180)[0] for process in workers]
+
+    assert [process.returncode for process in workers] == [0, 0], outputs
+    customers = [m.recipients[0] for m in statement_mails(server)]
+    assert sorted(customers) == sorted(f"c{number}@clientes.example" for number in extra)
+    with catalog() as session:
+        items = sending.items(session, run_id)
+    assert {i.status for i in items} == {sending.SENT}
+    assert len({i.claimed_by for i in items}) == 2
+    assert len(server.to(ANALYST_EMAIL)) == 1
