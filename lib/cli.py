@@ -13,7 +13,8 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -210,8 +211,8 @@ def _send(args: argparse.Namespace) -> int:
             customer_filter=args.cliente and normalize.customer_no(args.cliente),
         )
     print(f"envío núm. {run.id}: {run.total} clientes, fecha de corte {cutoff:%d/%m/%Y}")
-    stop = _stop_on_signals()
-    worker.Worker(sessions, settings).run(stop, run_id=run.id, until_idle=True)
+    with _stop_on_signals() as stop:
+        worker.Worker(sessions, settings).run(stop, run_id=run.id, until_idle=True)
     if stop.is_set():
         print(f"envío núm. {run.id} interrumpido; lo pendiente lo termina cualquier worker")
         return 1
@@ -228,18 +229,24 @@ def _send(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     settings = config.load_settings()
     engine = _engine()
-    stop = _stop_on_signals()
     print(f"worker en marcha sobre {engine.url!r} (Ctrl+C para terminar)", flush=True)
-    worker.Worker(db.session_factory(engine), settings).run(stop, until_idle=args.once)
+    with _stop_on_signals() as stop:
+        worker.Worker(db.session_factory(engine), settings).run(stop, until_idle=args.once)
     return 0
 
 
-def _stop_on_signals() -> threading.Event:
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
     """SIGTERM/SIGINT end the loop after the current customer, never in the middle of one."""
     stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:
         signal.signal(signum, lambda *_: stop.set())
-    return stop
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _catalog_import(args: argparse.Namespace) -> int:

@@ -2,15 +2,20 @@ import io
 import os
 import subprocess
 import sys
+from datetime import date
+from decimal import Decimal
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
-from lib import cli, db, tables
+from lib import cli, db, sending, tables
 from lib.config import PROJECT_ROOT
-from lib.models import Customer, User
+from lib.models import Customer, OpenItem, User
+from tests import support
+from tests.mailserver import MailServer
 
 HELP_COMMANDS = [
     [],
@@ -28,6 +33,8 @@ HELP_COMMANDS = [
     ["catalog", "add"],
     ["catalog", "delete"],
     ["statement"],
+    ["send"],
+    ["worker"],
 ]
 
 
@@ -63,7 +70,7 @@ def test_module_runs_as_a_program(app_env: dict[str, str]) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("esquema al día (revisión 0002)")
+    assert result.stdout.startswith("esquema al día (revisión 0003)")
 
 
 @pytest.mark.parametrize("command", HELP_COMMANDS, ids=" ".join)
@@ -242,3 +249,94 @@ def test_statement_writes_a_pdf_or_its_html(app_env: dict[str, str], tmp_path: P
     assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     code, _, err = run_cli("statement", "SM02", "42")
     assert (code, err) == (1, "error: el cliente 42 no está dado de alta en la sociedad SM02\n")
+
+
+def send_ready(database_url: str) -> None:
+    """Catalog with 1004273 (old@y.mx), an open item so it has a balance; users ana and root."""
+    sessions = db.session_factory(db.create_engine_for(database_url))
+    support.seed_catalog(sessions)
+    with sessions() as session, session.begin():
+        session.add(OpenItem(company_code="SM02", customer_no="1004273", doc_no="F-1",
+                             doc_type="Factura", doc_date=date(2026, 10, 1),
+                             due_date=date(2026, 10, 31), reference="", amount=Decimal("10.50"),
+                             open_amount=Decimal("10.50"), currency="MXN"))  # fmt: skip
+
+
+def test_send_runs_to_completion_prints_each_customer_and_mails_the_log(
+    app_env: dict[str, str], people: dict[str, str]
+) -> None:
+    send_ready(app_env["DATABASE_URL"])
+
+    code, out, err = run_cli("send", "--sociedad", "sm02", "--fecha-corte", "2026-11-28",
+                             "--user", "ana")  # fmt: skip
+
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == "envío núm. 1: 1 clientes, fecha de corte 28/11/2026"
+    assert lines[1] == (
+        "Sociedad: SM02 | NoCliente: 1004273 | FechaCorte: 20261128 | "
+        "NombreCliente: PLUMBERS CENTER | CorreoDestino: old@y.mx | Enviado: ok"
+    )
+    assert lines[2] == "resumen: 1 clientes, enviados 1, con error 0"
+    outbox = sorted((Path(app_env["DATA_DIR"]) / "outbox").glob("*.eml"))
+    recipients = sorted(
+        message_from_bytes(path.read_bytes(), policy=policy.default)["To"] for path in outbox
+    )
+    assert recipients == ["ana@e.example", "old@y.mx"]
+
+
+def test_send_exits_1_when_a_customer_fails(
+    app_env: dict[str, str], people: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    send_ready(app_env["DATABASE_URL"])
+    with MailServer() as server:
+        server.faults.refuse["old@y.mx"] = "550 5.1.1 No existe"
+        for name, value in {"MAIL_TRANSPORT": "smtp", "SMTP_HOST": "127.0.0.1",
+                            "SMTP_PORT": str(server.port), "SMTP_SECURITY": "none",
+                            "MAIL_RATE_PER_MINUTE": "0"}.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+
+        code, out, _ = run_cli("send", "--cliente", "1004273", "--user", "ana")
+
+        assert code == 1
+        assert "Enviado: error: destinatario rechazado: old@y.mx (550 5.1.1 No existe)" in out
+        assert "resumen: 1 clientes, enviados 0, con error 1" in out
+        assert [m.recipients for m in server.received] == [["ana@e.example"]]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sociedad", "SM02", "--user", "nadie"], "error: el usuario 'nadie' no existe"),
+        (["--sociedad", "SM05", "--user", "ana"], "error: no hay clientes en el catálogo"),
+        (["--user", "ana"], "error: indica la Sociedad y/o el No. Cliente"),
+    ],
+)
+def test_send_says_why_it_cannot_start(
+    app_env: dict[str, str], people: dict[str, str], args: list[str], message: str
+) -> None:
+    send_ready(app_env["DATABASE_URL"])
+
+    code, _, err = run_cli("send", *args)
+
+    assert code == 1
+    assert err.startswith(message)
+
+
+def test_worker_once_sends_what_is_pending_and_stops(
+    app_env: dict[str, str], people: dict[str, str]
+) -> None:
+    send_ready(app_env["DATABASE_URL"])
+    sessions = db.session_factory(db.create_engine_for(app_env["DATABASE_URL"]))
+    with sessions() as session, session.begin():
+        sending.create_run(session, username="ana", notify_email="ana@e.example",
+                           keys=[("SM02", "1004273")], cutoff=date(2026, 11, 28),
+                           run_date=date(2026, 11, 28))  # fmt: skip
+
+    code, out, _ = run_cli("worker", "--once")
+
+    assert code == 0
+    assert "worker en marcha" in out
+    with sessions() as session:
+        assert sending.progress(session, 1).run.status == sending.RUN_DONE
+    assert len(list((Path(app_env["DATA_DIR"]) / "outbox").glob("*.eml"))) == 2
