@@ -189,16 +189,173 @@ def test_pdf_has_the_customer_totals_and_every_document_only_once(sessions, ledg
     assert "9000000005" not in text
 
 
+COLUMNS = (
+    "Documento",
+    "Tipo",
+    "Fecha",
+    "Vencimiento",
+    "Referencia",
+    "Días",
+    "vencidos",
+    "Importe",
+    "Saldo",
+    "Moneda",
+)
+
+
 def test_a_300_line_statement_repeats_the_table_header_on_every_page(sessions, ledger) -> None:
     with sessions() as session, session.begin():
         session.add_all(item("1004273", f"8{n:09d}", "1.00", overdue=n % 120) for n in range(300))
-    content = pdf.render(build(sessions, "1004273"))
-    pages = PdfReader(io.BytesIO(content)).pages
+    statement = build(sessions, "1004273")
+    pages = PdfReader(io.BytesIO(pdf.render(statement))).pages
     assert len(pages) >= 4
+    printed = []
     for number, page in enumerate(pages, start=1):
         text = page.extract_text()
-        assert "Documento" in text
+        for title in COLUMNS:
+            assert title in text, (number, title)
         assert f"Página {number} de {len(pages)}" in text
+        printed += [word for word in text.split() if word.startswith("8") and len(word) == 10]
+    assert printed == [line.doc_no for line in statement.lines if line.doc_no.startswith("8")]
+
+
+def line(n: int, **changes) -> statements.Line:
+    values = {
+        "doc_no": f"90{n:08d}",
+        "doc_type": "Factura",
+        "doc_date": date(2020, 1, 1),
+        "due_date": date(2020, 2, 1),
+        "reference": f"A-{n}",
+        "days_overdue": 30,
+        "amount": Decimal("100.00"),
+        "open_amount": Decimal("100.00"),
+        "currency": "MXN",
+    }
+    return statements.Line(**(values | changes))
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ((), []),
+        ((line(1),), [[1]]),
+        (tuple(line(n) for n in range(pdf.BAND_SIZE)), [list(range(pdf.BAND_SIZE))]),
+        (
+            tuple(line(n) for n in range(pdf.BAND_SIZE + 1)),
+            [list(range(pdf.BAND_SIZE)), [pdf.BAND_SIZE]],
+        ),
+        # A value too wide for its column: that line alone, the others banded around it.
+        (
+            (line(0), line(1, reference="PEDIDO 4500012345 CONTRATO MARCO 2026"), line(2)),
+            [[0], [1], [2]],
+        ),
+        ((line(0, doc_type="Nota de crédito"), line(1)), [[0, 1]]),
+        ((line(0, amount=Decimal("-12345678.90")), line(1)), [[0, 1]]),
+        ((line(0, amount=Decimal("-123456789012.90")), line(1)), [[0], [1]]),
+    ],
+)
+def test_items_are_printed_in_bands(lines, expected) -> None:
+    numbers = [[int(item.doc_no) - 9000000000 for item in band] for band in pdf.bands(lines)]
+    assert numbers == expected
+
+
+def rows(content: bytes) -> list[list[str]]:
+    """The text of the first page as drawn, one list per baseline, left to right."""
+    found: dict[float, list[tuple[float, str]]] = {}
+
+    def visit(text, cm, tm, _font, _size) -> None:
+        x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+        y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+        if text.strip():
+            found.setdefault(round(y), []).append((x, text.strip()))
+
+    PdfReader(io.BytesIO(content)).pages[0].extract_text(visitor_text=visit)
+    return [[text for _x, text in sorted(row)] for _y, row in sorted(found.items(), reverse=True)]
+
+
+def test_each_line_reads_across_and_a_long_reference_wraps_in_its_own_band() -> None:
+    long = "PEDIDO 4500012345 / CONTRATO MARCO 2026 & ANEXO <B>"
+    lines = tuple(
+        line(n, reference=long if n == 3 else f"R-{n}", amount=Decimal(1000 + n)) for n in range(12)
+    )
+    statement = statements.Statement(
+        statements.Party("SM02", "Soluciones", "SHB950612AB3", "Querétaro"),
+        statements.Party("1006210", "PEÑA & HIJOS <SA>", "PEH800101AB1", "Calle Ñandú 5"),
+        date(2020, 3, 2),
+        lines,
+    )
+    drawn = rows(pdf.render(statement))
+    for n in range(12):
+        reference = "PEDIDO" if n == 3 else f"R-{n}"  # the rest of it wraps below
+        expected = [f"90{n:08d}", "Factura", "01/01/2020", "01/02/2020", reference, "30"]
+        expected += [f"${1000 + n:,}.00", "$100.00", "MXN"]
+        assert expected in drawn, n
+    wrapped = " ".join(row[0] for row in drawn if len(row) == 1)
+    assert "4500012345 / CONTRATO MARCO 2026 & ANEXO <B>" in wrapped
+
+
+def test_aging_summary_one_column_per_currency(sessions, ledger) -> None:
+    text = pdf_text(pdf.render(build(sessions)))
+    assert "Antigüedad de saldos" in text
+    for bucket in statements.BUCKETS:
+        assert bucket in text
+    for amount in ("$1,000.00", "$2,500.50", "$934.31", "$4,434.81", "$99.99"):
+        assert amount in text
+
+
+def test_statements_drawn_one_after_another_keep_to_their_own_data(sessions, ledger) -> None:
+    """The hooks reuse parsed CSS and the page counts of earlier statements: nothing else."""
+    first = pdf_text(pdf.render(build(sessions)))
+    second = pdf_text(pdf.render(build(sessions, "1004273")))
+    again = pdf_text(pdf.render(build(sessions)))
+    assert "PEÑA & HIJOS <SA>" in first
+    assert "9999999999" in second
+    assert "OTRO CLIENTE" in second
+    for own in ("PEÑA", "Ñandú", "9000000001", "$4,434.81", "USD"):
+        assert own not in second, own
+    assert again == first
+
+
+def test_the_default_css_is_parsed_once_per_process(sessions, ledger, monkeypatch) -> None:
+    from xhtml2pdf import w3c
+
+    pdf.render(build(sessions))
+    parsed = []
+    real = w3c.cssParser.CSSParser.parse
+    monkeypatch.setattr(
+        w3c.cssParser.CSSParser,
+        "parse",
+        lambda self, text: parsed.append(text) or real(self, text),
+    )
+    assert "Sin saldo" in pdf_text(pdf.render(build(sessions, "1000001")))
+    assert len(parsed) == 1  # the template's own <style>, with its @page
+    assert "@page" in parsed[0]
+
+
+@pytest.mark.parametrize(
+    ("seen", "lines", "guess"),
+    [
+        ({}, 300, 1),
+        ({(False, 300): 6}, 300, 6),
+        ({(True, 300): 7}, 300, 1),  # with a logo it is another layout
+        ({(False, 100): 2, (False, 200): 4}, 150, 2),
+        ({(False, 100): 3, (False, 200): 3}, 150, 3),
+        ({(False, 100): 2}, 300, 6),  # beyond the longest: its lines per page
+        ({(False, 500): 9}, 20, 9),  # only longer ones: at most that many
+        ({(False, 0): 1}, 300, 1),
+    ],
+)
+def test_the_page_count_guess(monkeypatch, seen, lines, guess) -> None:
+    monkeypatch.setattr(pdf, "_pages_seen", dict(seen))
+    assert pdf._guess_pages(False, lines) == guess
+
+
+def test_a_wrong_page_count_guess_is_corrected(sessions, ledger, monkeypatch) -> None:
+    statement = build(sessions)
+    monkeypatch.setattr(pdf, "_pages_seen", {(False, len(statement.lines)): 3})
+    text = pdf_text(pdf.render(statement))
+    assert "Página 1 de 1" in text
+    assert pdf._pages_seen[(False, len(statement.lines))] == 1
 
 
 def test_the_html_escapes_names(sessions, ledger) -> None:
