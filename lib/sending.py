@@ -39,6 +39,14 @@ ITEM_LABELS = {
     SKIPPED: "⏭️ No enviado",
     UNCERTAIN: "⚠️ Incierto",
 }
+OUTCOME_NAMES = {
+    PENDING: "Pendiente",
+    SENDING: "Enviando",
+    SENT: "Enviado",
+    FAILED: "Con error",
+    SKIPPED: "Sin saldo",
+    UNCERTAIN: "Incierto",
+}
 RUN_LABELS = {RUN_PENDING: "En espera", RUN_RUNNING: "Enviando", RUN_DONE: "Terminado"}
 NO_BALANCE = "sin saldo"
 NOT_IN_CATALOG = "ya no está en el catálogo de envío"
@@ -216,14 +224,20 @@ def progress(session: Session, run_id: int) -> Progress:
     run = session.get(SendRun, run_id)
     if run is None:
         raise normalize.InvalidValue(f"el envío {run_id} no existe")
-    counts = dict(
-        session.execute(
-            select(SendItem.status, func.count())
-            .where(SendItem.run_id == run_id)
-            .group_by(SendItem.status)
-        ).all()
+    return Progress(run, counts(session, [run_id]).get(run_id, {}))
+
+
+def counts(session: Session, run_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Items per status of several runs in one query, for the history table."""
+    table: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = session.execute(
+        select(SendItem.run_id, SendItem.status, func.count())
+        .where(SendItem.run_id.in_(run_ids))
+        .group_by(SendItem.run_id, SendItem.status)
     )
-    return Progress(run, counts)
+    for run_id, status, number in rows:
+        table[run_id][status] = number
+    return dict(table)
 
 
 def items(session: Session, run_id: int) -> list[SendItem]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from lib import db, mail, messages, pdf, sending, statements
@@ -80,7 +80,9 @@ class Worker:
         self.sessions = sessions
         self.settings = settings
         self.transport = transport or mail.transport_for(settings)
-        self.pacer = pacer or mail.Pacer(settings.mail_rate_per_minute)
+        self.pacer = pacer or mail.Pacer(
+            settings.mail_rate_per_minute if settings.mail_transport == "smtp" else 0
+        )
         self.name = name or worker_name()
         self.now = now
 
@@ -345,13 +347,7 @@ class Worker:
             return session.scalar(select(exists(runs))) or False
 
     def _write_counts(self, session: Session, run_id: int) -> None:
-        counts = dict(
-            session.execute(
-                select(SendItem.status, func.count())
-                .where(SendItem.run_id == run_id)
-                .group_by(SendItem.status)
-            ).all()
-        )
+        counts = sending.counts(session, [run_id]).get(run_id, {})
         session.execute(
             update(SendRun)
             .where(SendRun.id == run_id)

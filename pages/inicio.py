@@ -1,9 +1,11 @@
 """Inicio: what is loaded, per sociedad."""
 
+from datetime import timedelta
+
 import pandas as pd
 import streamlit as st
 
-from lib import dashboard, formatting, ui
+from lib import dashboard, formatting, sending, ui
 
 ui.page_guard()
 
@@ -40,3 +42,25 @@ st.dataframe(
     width="stretch",
 )
 st.caption("Los saldos se muestran por moneda; nunca se suman MXN con USD.")
+
+st.subheader("Envíos de los últimos 30 días")
+with ui.session() as session:
+    recent = sending.daily_outcomes(session, ui.settings().today() - timedelta(days=29))
+if not recent:
+    st.caption("Aún no hay envíos en los últimos 30 días.")
+    st.stop()
+sent = pd.DataFrame(
+    {
+        "Día": [r.day.isoformat() for r in recent],
+        "Sociedad": [r.company_code for r in recent],
+        "Resultado": [sending.OUTCOME_NAMES[r.status] for r in recent],
+        "Correos": [r.count for r in recent],
+    }
+)
+st.bar_chart(sent, x="Día", y="Correos", color="Resultado")
+st.dataframe(
+    sent.pivot_table(
+        index="Sociedad", columns="Resultado", values="Correos", aggfunc="sum", fill_value=0
+    ),
+    width="stretch",
+)

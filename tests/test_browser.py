@@ -94,7 +94,9 @@ def test_a_page_url_opened_before_login_shows_the_login_then_the_page(
         "Inicio",
         "Individual",
         "Masiva",
-        "Estado de cuenta",
+        "Envío masivo estado de cuenta",
+        "Historial de envíos",
+        "Vista previa",
         "Datos",
         "Usuarios",
         "Mi cuenta",
@@ -119,7 +121,9 @@ def test_an_analista_sees_no_admin_pages_even_by_url(
         "Inicio",
         "Individual",
         "Masiva",
-        "Estado de cuenta",
+        "Envío masivo estado de cuenta",
+        "Historial de envíos",
+        "Vista previa",
         "Mi cuenta",
     ]
     page.goto(f"{app_server.url}/usuarios")

@@ -13,13 +13,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from streamlit.runtime.pages_manager import PagesManager
 
-from lib import app, auth, config, db, formatting, users
+from lib import app, auth, config, db, formatting, sending, users, worker
+from lib.models import SendItem, SendRun
 from lib.normalize import InvalidValue
 from lib.ui import login
 
@@ -36,7 +38,10 @@ APOLOGY = (
 
 @st.cache_resource(show_spinner="Preparando la base de datos…")
 def _engine(database_url: str, _settings: config.Settings) -> Engine:
-    return app.start(_settings)
+    started = app.start(_settings)
+    if _settings.background_worker:
+        worker.start_background(_settings)
+    return started
 
 
 def settings() -> config.Settings:
@@ -119,6 +124,55 @@ def report(ok: bool, message: str) -> None:
     st.rerun()
 
 
+OUTCOME_FIGURES = (
+    ("Enviados", sending.SENT),
+    ("Con error", sending.FAILED),
+    ("Inciertos", sending.UNCERTAIN),
+    ("Sin saldo", sending.SKIPPED),
+    ("Pendientes", sending.PENDING),
+)
+
+
+def items_table(rows: list[SendItem]) -> pd.DataFrame:
+    """A send run's customers with ✅/❌ and the reason, as the send and history pages show it."""
+    zone = settings().timezone
+    return pd.DataFrame(
+        {
+            "Estado": [sending.ITEM_LABELS[r.status] for r in rows],
+            "Sociedad": [r.company_code for r in rows],
+            "No. Cliente": [r.customer_no for r in rows],
+            "Nombre": [r.customer_name for r in rows],
+            "Mensaje": [
+                f"Enviado {formatting.moment(r.sent_at, zone)}"
+                if r.sent_at
+                else sending.item_message(r)
+                for r in rows
+            ],
+            "Correos": [r.emails for r in rows],
+        }
+    )
+
+
+def log_notice(run: SendRun) -> None:
+    if run.log_sent_at:
+        st.success(f"El log se envió a {run.notify_email}.")
+    elif run.log_error:
+        st.warning(f"El log no se pudo enviar por correo ({run.log_error}); descárgalo aquí.")
+
+
+def live(render: Callable[[int], bool], run_id: int) -> None:
+    """Redraw `render(run_id)` every second while the run goes on; when it ends, one full rerun
+    draws the final page (and the refreshing stops).
+    """
+
+    @st.fragment(run_every=1.0)
+    def refresh() -> None:
+        if render(run_id):
+            st.rerun()
+
+    refresh()
+
+
 def password_changed(new_version: int) -> None:
     """Keep this session after the user's own password change; the first-admin file goes."""
     login.refresh_cookie(new_version)
@@ -198,7 +252,11 @@ PAGES = (
     PageSpec("inicio.py", "Inicio", ":material/home:", "", EVERYONE),
     PageSpec("catalogo_individual.py", "Individual", ":material/person_add:", CATALOG, EVERYONE),
     PageSpec("catalogo_masiva.py", "Masiva", ":material/group_add:", CATALOG, EVERYONE),
-    PageSpec("estado_cuenta.py", "Estado de cuenta", ":material/description:", SENDING, EVERYONE),
+    PageSpec(
+        "envio_masivo.py", "Envío masivo estado de cuenta", ":material/send:", SENDING, EVERYONE
+    ),
+    PageSpec("historial.py", "Historial de envíos", ":material/history:", SENDING, EVERYONE),
+    PageSpec("estado_cuenta.py", "Vista previa", ":material/description:", SENDING, EVERYONE),
     PageSpec("datos.py", "Datos", ":material/upload_file:", "Administración", frozenset({"admin"})),
     PageSpec("usuarios.py", "Usuarios", ":material/group:", "Administración", frozenset({"admin"})),
     PageSpec("cuenta.py", "Mi cuenta", ":material/key:", "Cuenta", EVERYONE),

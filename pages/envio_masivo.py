@@ -1,0 +1,184 @@
+"""Envío masivo estado de cuenta (manual section 3): pick the customers, Procesar, follow the run.
+
+Procesar only writes the run; a worker sends it, so leaving the page does not stop anything.
+The selection is a `{customer: bool}` dict in session state, never the editor's own output.
+"""
+
+import zlib
+
+import pandas as pd
+import streamlit as st
+
+from lib import catalog, formatting, sending, ui
+from lib.normalize import InvalidValue
+
+ui.page_guard()
+
+LISTING, SELECTION, EDITOR_VERSION, SHOWN_RUN = (
+    "envio-lista",
+    "envio-seleccion",
+    "envio-version-editor",
+    "envio-mostrado",
+)
+
+
+def key_of(candidate: sending.Candidate) -> str:
+    return f"{candidate.company_code}/{candidate.customer_no}"
+
+
+def select(keys: list[str], value: bool) -> None:
+    st.session_state[SELECTION].update(dict.fromkeys(keys, value))
+    st.session_state[EDITOR_VERSION] = st.session_state.get(EDITOR_VERSION, 0) + 1
+
+
+def editor_key(keys: list[str]) -> str:
+    """A new editor whenever the rows shown change (filter, search) or a button changed the
+    selection, so the editor's own edits never apply to other rows.
+    """
+    rows = zlib.crc32("|".join(keys).encode())
+    return f"envio-editor-{st.session_state.get(EDITOR_VERSION, 0)}-{rows}"
+
+
+def procesar(listing: dict, chosen: list[sending.Candidate]) -> None:
+    user = ui.current_user()
+    settings = ui.settings()
+    try:
+        with ui.session() as session, session.begin():
+            run = sending.create_run(
+                session,
+                username=user.username,
+                notify_email=user.email,
+                keys=[c.key for c in chosen],
+                cutoff=listing["cutoff"],
+                run_date=settings.today(),
+                skip_zero_balance=listing["skip"],
+                company_filter=listing["company"] or None,
+                customer_filter=listing["customer"] or None,
+            )
+    except InvalidValue as exc:
+        st.error(formatting.sentence(str(exc)))
+        return
+    st.session_state[SHOWN_RUN] = run.id
+    del st.session_state[LISTING]
+    ui.report(True, f"Se creó el envío núm. {run.id} para {run.total:,} clientes.")
+
+
+def follow(run_id: int) -> bool:
+    """Draw the run; True once it has finished."""
+    with ui.session() as session:
+        shown = sending.progress(session, run_id)
+        rows = sending.items(session, run_id)
+    run = shown.run
+    st.subheader(f"Envío núm. {run.id} · {sending.RUN_LABELS[run.status]}")
+    st.caption(
+        f"Fecha de corte {formatting.day(run.cutoff_date)} · iniciado por {run.started_by} "
+        f"el {formatting.moment(run.created_at, ui.settings().timezone)}"
+    )
+    st.progress(shown.fraction, text=f"{shown.done:,} de {run.total:,} clientes procesados")
+    figures = st.columns(5)
+    for column, (label, status) in zip(figures, ui.OUTCOME_FIGURES, strict=True):
+        column.metric(label, f"{shown.counts.get(status, 0):,}")
+    if run.status == sending.RUN_PENDING:
+        st.info("El envío empieza en cuanto el proceso de envío lo toma (unos segundos).")
+    st.dataframe(ui.items_table(rows), hide_index=True, width="stretch")
+    if shown.finished:
+        ui.log_notice(run)
+        with ui.session() as session:
+            log = sending.log_text(session, run)
+        st.download_button(
+            f"Descargar {sending.log_name(run)}",
+            log,
+            file_name=sending.log_name(run),
+            mime="text/plain",
+            icon=":material/download:",
+        )
+    return shown.finished
+
+
+st.title("Envío masivo estado de cuenta")
+st.caption("Elige la Sociedad y/o el No. Cliente; por omisión se envía a todos los de la lista.")
+with ui.session() as session:
+    companies = catalog.company_choices(session)
+
+with st.form("envio-busqueda"):
+    left, middle, right = st.columns([2, 1, 1])
+    company = left.selectbox(
+        "Sociedad", ["", *companies], format_func=lambda c: companies.get(c, "Todas")
+    )
+    customer = middle.text_input("No. Cliente")
+    cutoff = right.date_input("Fecha de corte", value=ui.settings().today(), format="DD/MM/YYYY")
+    skip = st.checkbox("No enviar a clientes sin saldo (quedan en el log como «sin saldo»)")
+    if st.form_submit_button("Buscar"):
+        try:
+            with ui.session() as session:
+                found = sending.candidates(session, company, customer, cutoff)
+        except InvalidValue as exc:
+            st.error(formatting.sentence(str(exc)))
+        else:
+            st.session_state[LISTING] = {
+                "candidates": found,
+                "cutoff": cutoff,
+                "skip": skip,
+                "company": company,
+                "customer": customer.strip(),
+            }
+            selection = st.session_state.setdefault(SELECTION, {})
+            for candidate in found:
+                selection.setdefault(key_of(candidate), True)
+
+st.page_link(
+    "pages/estado_cuenta.py",
+    label="Ver antes el correo y el PDF de un cliente",
+    icon=":material/visibility:",
+)
+
+listing = st.session_state.get(LISTING)
+if listing is not None:
+    everyone: list[sending.Candidate] = listing["candidates"]
+    selection: dict[str, bool] = st.session_state.setdefault(SELECTION, {})
+    if not everyone:
+        st.info("No hay clientes en el catálogo de envío con esos datos.")
+    else:
+        text = st.text_input("Filtrar la lista", placeholder="No. Cliente, nombre o correo")
+        needle = text.strip().lower()
+        visible = [c for c in everyone if needle in f"{c.customer_no} {c.name} {c.emails}".lower()]
+        keys = [key_of(c) for c in visible]
+        left, right, _ = st.columns([1, 1, 4])
+        left.button("Seleccionar todos", on_click=select, args=(keys, True))
+        right.button("Quitar todos", on_click=select, args=(keys, False))
+        shown = st.data_editor(
+            pd.DataFrame(
+                {
+                    "Enviar": [selection.get(k, True) for k in keys],
+                    "Sociedad": [c.company_code for c in visible],
+                    "No. Cliente": [c.customer_no for c in visible],
+                    "Nombre": [c.name for c in visible],
+                    "Correos": [c.emails for c in visible],
+                    "Saldo": [formatting.balances(c.balance) or "sin saldo" for c in visible],
+                }
+            ),
+            key=editor_key(keys),
+            disabled=["Sociedad", "No. Cliente", "Nombre", "Correos", "Saldo"],
+            hide_index=True,
+            width="stretch",
+        )
+        selection.update(zip(keys, (bool(v) for v in shown["Enviar"]), strict=True))
+        chosen = [c for c in everyone if selection.get(key_of(c), True)]
+        st.caption(
+            f"{len(chosen):,} de {len(everyone):,} clientes seleccionados "
+            f"(fecha de corte {formatting.day(listing['cutoff'])})."
+        )
+        if st.button("Procesar", type="primary", disabled=not chosen):
+            procesar(listing, chosen)
+
+with ui.session() as session:
+    latest = sending.latest_run(session, ui.current_user().username)
+run_id = st.session_state.get(SHOWN_RUN) or (latest.id if latest else None)
+if run_id is not None:
+    with ui.session() as session:
+        active = not sending.progress(session, run_id).finished
+    st.divider()
+    if active:
+        ui.live(follow, run_id)
+    else:
+        follow(run_id)

@@ -1,0 +1,224 @@
+"""Envío masivo, Historial de envíos and the Home chart through AppTest, on a real SQLite file."""
+
+import threading
+import zlib
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+from streamlit.testing.v1 import AppTest
+
+from lib import config, mail, sending, worker
+from lib.models import Recipient, SendItem
+from tests.support import seed_catalog
+from tests.test_catalogo_pages import button
+from tests.test_pages import start
+
+ENVIO = "pages/envio_masivo.py"
+HISTORIAL = "pages/historial.py"
+
+
+@pytest.fixture
+def customers(people: dict[str, str], database: sessionmaker[Session]) -> None:
+    """SM02 catalog: 1000001, 1004273 and 1006210."""
+    seed_catalog(database)
+    with database() as session, session.begin():
+        for number, address in (("1006210", "pena@x.mx"), ("1000001", "nandu@x.mx")):
+            session.add(Recipient(company_code="SM02", customer_no=number, emails=address,
+                                  created_by="seed", updated_by="seed"))  # fmt: skip
+
+
+def buscar(at: AppTest, company: str = "SM02") -> AppTest:
+    at.selectbox[0].select(company)
+    button(at, "Buscar").click()
+    return at.run()
+
+
+def tick(at: AppTest, keys: list[str], edits: dict[int, bool], version: int = 0) -> AppTest:
+    """What the data editor reports after the user (un)ticks rows."""
+    rows = zlib.crc32("|".join(keys).encode())
+    at.session_state[f"envio-editor-{version}-{rows}"] = {
+        "edited_rows": {row: {"Enviar": value} for row, value in edits.items()},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    return at.run()
+
+
+def caption(at: AppTest) -> str:
+    return next(c.value for c in at.caption if "clientes seleccionados" in c.value)
+
+
+def runs_items(database: sessionmaker[Session]) -> dict[int, list[str]]:
+    with database() as session:
+        found: dict[int, list[str]] = {}
+        for item in session.query(SendItem).order_by(SendItem.id):
+            found.setdefault(item.run_id, []).append(item.customer_no)
+        return found
+
+
+KEYS = ["SM02/1000001", "SM02/1004273", "SM02/1006210"]
+
+
+def test_buscar_lists_the_catalog_customers_all_selected(customers) -> None:
+    at = buscar(start(ENVIO, user="ana"))
+
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["No. Cliente"]) == ["1000001", "1004273", "1006210"]
+    assert list(table["Enviar"]) == [True, True, True]
+    assert list(table["Saldo"]) == ["sin saldo"] * 3
+    assert caption(at).startswith("3 de 3 clientes seleccionados")
+
+
+def test_buscar_without_sociedad_or_customer_says_what_is_missing(customers) -> None:
+    at = start(ENVIO, user="ana")
+    button(at, "Buscar").click()
+    at.run()
+    assert at.error[0].value == "Indica la Sociedad y/o el No. Cliente."
+
+
+def test_a_deselected_customer_stays_deselected_while_filtering(customers) -> None:
+    at = tick(buscar(start(ENVIO, user="ana")), KEYS, {1: False})
+    assert caption(at).startswith("2 de 3")
+
+    at.text_input[1].input("6210").run()
+    assert list(at.dataframe[0].value["No. Cliente"]) == ["1006210"]
+    at.text_input[1].input("").run()
+
+    assert list(at.dataframe[0].value["Enviar"]) == [True, False, True]
+    assert caption(at).startswith("2 de 3")
+
+
+def test_quitar_todos_and_seleccionar_todos_act_on_the_rows_shown(customers) -> None:
+    at = buscar(start(ENVIO, user="ana"))
+    button(at, "Quitar todos").click()
+    at.run()
+    assert caption(at).startswith("0 de 3")
+    assert button(at, "Procesar").disabled
+
+    at.text_input[1].input("1004273").run()
+    button(at, "Seleccionar todos").click()
+    at.run()
+    at.text_input[1].input("").run()
+
+    assert list(at.dataframe[0].value["Enviar"]) == [False, True, False]
+
+
+def test_procesar_creates_a_run_for_the_selected_customers_and_shows_its_progress(
+    customers, database
+) -> None:
+    at = tick(buscar(start(ENVIO, user="ana")), KEYS, {0: False})
+    button(at, "Procesar").click()
+    at.run()
+
+    assert not at.exception
+    assert at.success[0].value == "Se creó el envío núm. 1 para 2 clientes."
+    assert runs_items(database) == {1: ["1004273", "1006210"]}
+    assert at.subheader[0].value == "Envío núm. 1 · En espera"
+    items = at.dataframe[0].value
+    assert list(items["Estado"]) == ["⏳ Pendiente", "⏳ Pendiente"]
+    assert [m.label for m in at.metric][:2] == ["Enviados", "Con error"]
+
+
+def test_a_second_procesar_for_the_same_customers_is_refused(customers, database) -> None:
+    at = buscar(start(ENVIO, user="ana"))
+    button(at, "Procesar").click()
+    at.run()
+    at = buscar(at)
+    button(at, "Procesar").click()
+    at.run()
+
+    assert at.error[0].value.startswith(
+        "3 de estos clientes ya están en un envío en curso (núm. 1)"
+    )
+    assert list(runs_items(database)) == [1]
+
+
+def send_everything(database: sessionmaker[Session], tmp_settings: config.Settings) -> None:
+    runner = worker.Worker(database, tmp_settings, transport=mail.Outbox(tmp_settings.outbox_dir))
+    runner.run(threading.Event(), until_idle=True, poll=0.01)
+
+
+def test_coming_back_shows_the_finished_run_with_its_outcomes_and_log(customers, database) -> None:
+    at = buscar(start(ENVIO, user="ana"))
+    button(at, "Procesar").click()
+    at.run()
+    with database() as session, session.begin():
+        item = session.query(SendItem).filter_by(customer_no="1004273").one()
+        item.status, item.error = sending.FAILED, "550 5.1.1 No existe"
+    send_everything(database, config.load_settings())
+
+    again = start(ENVIO, user="ana")
+
+    assert again.subheader[0].value == "Envío núm. 1 · Terminado"
+    items = again.dataframe[0].value
+    assert list(items["Estado"]) == ["✅ Enviado", "❌ Error", "✅ Enviado"]
+    assert items.loc[1, "Mensaje"] == "550 5.1.1 No existe"
+    assert again.success[0].value == "El log se envió a ana@e.example."
+    today = config.load_settings().today()
+    label = again.get("download_button")[0].proto.label
+    assert label == f"Descargar LogEnvioMasivo_{today:%Y%m%d}.txt"
+
+
+def test_historial_lists_runs_and_retries_only_the_failed(customers, database) -> None:
+    at = buscar(start(ENVIO, user="ana"))
+    button(at, "Procesar").click()
+    at.run()
+    with database() as session, session.begin():
+        items = session.query(SendItem).order_by(SendItem.id).all()
+        items[0].status, items[0].error = sending.FAILED, "550 no"
+        items[1].status, items[1].error = sending.UNCERTAIN, sending.UNCERTAIN_REASON
+    send_everything(database, config.load_settings())
+
+    at = start(HISTORIAL, user="root")
+    runs = at.dataframe[0].value
+    assert list(runs["Núm."]) == [1]
+    assert (runs.loc[0, "Enviados"], runs.loc[0, "Con error"], runs.loc[0, "Inciertos"]) == (
+        1,
+        1,
+        1,
+    )
+    assert runs.loc[0, "Estado"] == "Terminado"
+    assert button(at, "Reintentar fallidos e inciertos (2)").disabled
+    button(at, "Reintentar fallidos (1)").click()
+    at.run()
+
+    assert not at.exception
+    assert at.success[0].value.startswith("Se creó el envío núm. 2 con 1 clientes")
+    assert runs_items(database)[2] == ["1000001"]
+
+
+def test_historial_resends_the_uncertain_only_after_confirmation(customers, database) -> None:
+    at = buscar(start(ENVIO, user="ana"))
+    button(at, "Procesar").click()
+    at.run()
+    with database() as session, session.begin():
+        item = session.query(SendItem).filter_by(customer_no="1006210").one()
+        item.status, item.error = sending.UNCERTAIN, sending.UNCERTAIN_REASON
+    send_everything(database, config.load_settings())
+
+    at = start(HISTORIAL, user="ana")
+    assert "quedaron **inciertos**" in at.warning[0].value
+    at.checkbox[0].check().run()
+    button(at, "Reintentar fallidos e inciertos (1)").click()
+    at.run()
+
+    assert runs_items(database)[2] == ["1006210"]
+
+
+def test_historial_without_runs_says_so(customers) -> None:
+    at = start(HISTORIAL, user="ana")
+    assert at.info[0].value == "No hay envíos con esos datos."
+
+
+def test_home_charts_the_last_30_days_of_sends(customers, database) -> None:
+    at = buscar(start(ENVIO, user="ana"))
+    button(at, "Procesar").click()
+    at.run()
+    send_everything(database, config.load_settings())
+
+    at = start(user="ana")
+
+    assert "Envíos de los últimos 30 días" in [s.value for s in at.subheader]
+    totals = at.dataframe[-1].value
+    assert totals.loc["SM02", "Enviado"] == 3
