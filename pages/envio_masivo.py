@@ -14,10 +14,12 @@ from lib.normalize import InvalidValue
 
 ui.page_guard()
 
-LISTING, SELECTION, EDITOR_VERSION, SHOWN_RUN = (
+LISTING, SELECTION, EDITOR_VERSION, EDITOR_INPUTS, EDITOR_SHOWN, SHOWN_RUN = (
     "envio-lista",
     "envio-seleccion",
     "envio-version-editor",
+    "envio-entradas-editor",
+    "envio-editor-mostrado",
     "envio-mostrado",
 )
 
@@ -31,12 +33,21 @@ def select(keys: list[str], value: bool) -> None:
     st.session_state[EDITOR_VERSION] = st.session_state.get(EDITOR_VERSION, 0) + 1
 
 
-def editor_key(keys: list[str]) -> str:
-    """A new editor whenever the rows shown change (filter, search) or a button changed the
-    selection, so the editor's own edits never apply to other rows.
+def editor_input(keys: list[str]) -> tuple[str, list[bool]]:
+    """The editor's key and the ticks it starts from.
+
+    The same rows keep the same editor, fed the same input on every rerun, so its own edits
+    accumulate (ticking a row twice works). The input is taken from the selection only when
+    that editor starts: new rows shown (filter, search), a button changed the selection, or
+    the editor was not on the page in the previous run (Streamlit then dropped its edits).
     """
     rows = zlib.crc32("|".join(keys).encode())
-    return f"envio-editor-{st.session_state.get(EDITOR_VERSION, 0)}-{rows}"
+    name = f"envio-editor-{st.session_state.get(EDITOR_VERSION, 0)}-{rows}"
+    inputs = st.session_state.setdefault(EDITOR_INPUTS, {})
+    if name not in inputs or st.session_state.get(EDITOR_SHOWN) != (name, ui.run_number() - 1):
+        inputs[name] = [st.session_state[SELECTION].get(k, True) for k in keys]
+    st.session_state[EDITOR_SHOWN] = (name, ui.run_number())
+    return name, inputs[name]
 
 
 def procesar(listing: dict, chosen: list[sending.Candidate]) -> None:
@@ -122,6 +133,7 @@ with st.form("envio-busqueda"):
                 "company": company,
                 "customer": customer.strip(),
             }
+            st.session_state.pop(EDITOR_INPUTS, None)
             selection = st.session_state.setdefault(SELECTION, {})
             for candidate in found:
                 selection.setdefault(key_of(candidate), True)
@@ -146,10 +158,11 @@ if listing is not None:
         left, right, _ = st.columns([1, 1, 4])
         left.button("Seleccionar todos", on_click=select, args=(keys, True))
         right.button("Quitar todos", on_click=select, args=(keys, False))
+        name, ticks = editor_input(keys)
         shown = st.data_editor(
             pd.DataFrame(
                 {
-                    "Enviar": [selection.get(k, True) for k in keys],
+                    "Enviar": ticks,
                     "Sociedad": [c.company_code for c in visible],
                     "No. Cliente": [c.customer_no for c in visible],
                     "Nombre": [c.name for c in visible],
@@ -157,7 +170,7 @@ if listing is not None:
                     "Saldo": [formatting.balances(c.balance) or "sin saldo" for c in visible],
                 }
             ),
-            key=editor_key(keys),
+            key=name,
             disabled=["Sociedad", "No. Cliente", "Nombre", "Correos", "Saldo"],
             hide_index=True,
             width="stretch",

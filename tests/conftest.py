@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -144,6 +145,37 @@ def app_server(app_env: dict[str, str], unused_port: int) -> Iterator[support.Ap
     server = support.start_app(unused_port, env=dict(os.environ))
     yield server
     server.output()
+
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    executable = support.browser_executable()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="es-MX")
+    opened = context.new_page()
+    yield opened
+    if getattr(request.node, "failed", False):
+        ARTIFACTS.mkdir(exist_ok=True)
+        opened.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
+        (ARTIFACTS / f"{request.node.name}.html").write_text(opened.content(), encoding="utf-8")
+    context.close()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

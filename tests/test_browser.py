@@ -3,48 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from lib import tables, users
 from lib.models import Recipient
-from tests.support import AppServer, browser_executable, seed_catalog
+from tests.support import AppServer, seed_catalog
 
 COOKIE = "envio_masivo_sesion"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    executable = browser_executable()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="es-MX")
-    opened = context.new_page()
-    yield opened
-    if getattr(request.node, "failed", False):
-        ARTIFACTS.mkdir(exist_ok=True)
-        opened.screenshot(path=ARTIFACTS / f"{request.node.name}.png", full_page=True)
-        (ARTIFACTS / f"{request.node.name}.html").write_text(opened.content(), encoding="utf-8")
-    context.close()
 
 
 def settle(page: Page) -> None:

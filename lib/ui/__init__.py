@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 _user: ContextVar[login.SignedIn | None] = ContextVar("user", default=None)
 _through_navigation: ContextVar[bool] = ContextVar("through_navigation", default=False)
 
+RUN_NUMBER = "ui-numero-de-ejecucion"
 PAGES_DIR = Path(__file__).resolve().parent.parent.parent / "pages"
 APOLOGY = (
     "Lo sentimos, ocurrió un error inesperado. Ya quedó registrado; "
@@ -197,6 +198,7 @@ def run_app() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    st.session_state[RUN_NUMBER] = st.session_state.get(RUN_NUMBER, 0) + 1
     current = settings()
     factory = sessions()
     login.start(current, factory)
@@ -216,6 +218,15 @@ def run_app() -> None:
         st.error(APOLOGY)
     finally:
         _through_navigation.reset(token)
+
+
+def run_number() -> int:
+    """How many full runs this browser session has had; fragment reruns do not count.
+
+    Streamlit forgets a widget's state after a full run without it, so a page can tell whether
+    a widget was on screen in the run just before this one.
+    """
+    return st.session_state.get(RUN_NUMBER, 0)
 
 
 def page_guard() -> None:

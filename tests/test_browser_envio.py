@@ -1,0 +1,126 @@
+"""Manual section 3 in a real browser: the app's own worker sends to aiosmtpd on loopback."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy.orm import Session, sessionmaker
+
+from lib import sending
+from tests.mailserver import MailServer
+from tests.support import AppServer
+from tests.test_browser import log_in, settle
+
+ANA = "ana@e.example"
+
+
+@pytest.fixture
+def smtp(with_demo_data: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[MailServer]:
+    """The app sends through SMTP to this server, with its background worker on."""
+    with MailServer() as server:
+        settings = {"MAIL_TRANSPORT": "smtp", "SMTP_HOST": "127.0.0.1",
+                    "SMTP_PORT": str(server.port), "SMTP_SECURITY": "none",
+                    "MAIL_RATE_PER_MINUTE": "0", "BACKGROUND_WORKER": "true"}  # fmt: skip
+        for name, value in settings.items():
+            monkeypatch.setenv(name, value)
+        yield server
+
+
+def su01_catalog(database: sessionmaker[Session]) -> list[sending.Candidate]:
+    with database() as session:
+        return sending.candidates(session, "SU01", None, date.today())
+
+
+def open_send_page(page: Page, app_server: AppServer, people: dict[str, str]) -> None:
+    page.goto(f"{app_server.url}/envio_masivo")
+    log_in(page, "ana", people["ana"])
+    expect(page.get_by_role("heading", name="Envío masivo estado de cuenta")).to_be_visible()
+
+
+def search(page: Page, company: str) -> None:
+    page.get_by_role("combobox").first.click()
+    page.get_by_role("option", name=re.compile(f"^{company}")).click()
+    page.get_by_role("button", name="Buscar").click()
+    settle(page)
+    expect(page.get_by_text(re.compile(r"clientes seleccionados"))).to_be_visible()
+
+
+def untick(page: Page, rows: list[int], total: int) -> None:
+    """Click the Enviar checkbox of these rows in the editor's canvas (rows of 35 px under a
+    35 px header, the Enviar column first), each click confirmed by the count under the table.
+    """
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.scroll_into_view_if_needed()
+    expect(grid.locator("canvas").first).to_be_visible()
+    for done, row in enumerate(rows, start=1):
+        cell = {"x": 40, "y": 35 + 35 * row + 17}
+        grid.hover(position=cell)
+        grid.click(position=cell)
+        expect(
+            page.get_by_text(f"{total - done} de {total} clientes seleccionados")
+        ).to_be_visible()
+        settle(page)
+
+
+def metric(page: Page, label: str) -> str:
+    block = page.locator('[data-testid="stMetric"]').filter(has_text=label)
+    return block.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def test_envio_masivo_sends_exactly_the_selected_customers_and_the_log(
+    smtp: MailServer, people: dict[str, str], app_server: AppServer, page: Page, database
+) -> None:
+    open_send_page(page, app_server, people)
+    search(page, "SU01")
+    catalog = su01_catalog(database)
+    expect(
+        page.get_by_text(f"{len(catalog)} de {len(catalog)} clientes seleccionados")
+    ).to_be_visible()
+
+    untick(page, [1, 3], len(catalog))
+    page.get_by_role("button", name="Procesar").click()
+
+    expect(page.get_by_role("heading", name="Envío núm. 1 · Terminado")).to_be_visible(
+        timeout=120_000
+    )
+    settle(page)
+    assert metric(page, "Enviados") == str(len(catalog) - 2)
+    assert metric(page, "Pendientes") == "0"
+    expect(page.get_by_text(f"El log se envió a {ANA}.")).to_be_visible()
+    chosen = [c for i, c in enumerate(catalog) if i not in (1, 3)]
+    expected = sorted(c.emails.split(";")[0] for c in chosen)
+    received = sorted(m.recipients[0] for m in smtp.received if ANA not in m.recipients)
+    assert received == expected
+    (log_mail,) = smtp.to(ANA)
+    log = next(log_mail.message.iter_attachments()).get_content()
+    assert len(log.splitlines()) == len(chosen)
+    assert all(line.endswith("| Enviado: ok") for line in log.splitlines())
+
+
+def test_closing_the_page_mid_run_does_not_stop_it(
+    smtp: MailServer, people: dict[str, str], app_server: AppServer, page: Page, database
+) -> None:
+    smtp.faults.stall_data = threading.Event()
+    open_send_page(page, app_server, people)
+    search(page, "SU01")
+    page.get_by_role("button", name="Procesar").click()
+    assert smtp.handler.in_data.wait(60)
+    expect(page.get_by_role("heading", name=re.compile("Envío núm. 1"))).to_be_visible()
+    context = page.context
+    page.close()
+    smtp.faults.stall_data.set()
+    time.sleep(0.5)
+
+    again = context.new_page()
+    again.goto(f"{app_server.url}/envio_masivo")
+    expect(again.get_by_role("heading", name="Envío núm. 1 · Terminado")).to_be_visible(
+        timeout=120_000
+    )
+    catalog = su01_catalog(database)
+    assert len([m for m in smtp.received if ANA not in m.recipients]) == len(catalog)
