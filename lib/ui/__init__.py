@@ -168,7 +168,14 @@ def live(render: Callable[[int], bool], run_id: int) -> None:
 
     @st.fragment(run_every=1.0)
     def refresh() -> None:
-        if render(run_id):
+        # A fragment rerun runs outside run_app()'s safety net: same apology, same log.
+        try:
+            finished = render(run_id)
+        except Exception:
+            log.exception("unexpected error following send run %d", run_id)
+            st.error(APOLOGY)
+            return
+        if finished:
             st.rerun()
 
     refresh()
