@@ -21,11 +21,16 @@ SUBJECT_TEMPLATE = "correo_asunto.txt"
 BODY_TEMPLATE = "correo_cuerpo.txt"
 HTML_TEMPLATE = "correo_cuerpo.html"
 LOG_TEMPLATE = "correo_log.txt"
+UNSAFE_IN_NAME_RE = re.compile(r"[^0-9A-Za-z-]")
 
 
 def attachment_name(customer_no: str, sent_on: date) -> str:
-    """Manual section 3: `<No. Cliente>_<YYYYMMDD>.pdf`, the day the send runs."""
-    return f"{customer_no}_{sent_on:%Y%m%d}.pdf"
+    """Manual section 3: `<No. Cliente>_<YYYYMMDD>.pdf`, the day the send runs.
+
+    Customer numbers are normalised to letters, digits and `-` everywhere; anything else is
+    replaced here too, so the name never holds a path separator, `..` or a line break.
+    """
+    return f"{UNSAFE_IN_NAME_RE.sub('_', customer_no)}_{sent_on:%Y%m%d}.pdf"
 
 
 def context(statement: statements.Statement) -> dict[str, str]:
@@ -41,9 +46,14 @@ def context(statement: statements.Statement) -> dict[str, str]:
 
 
 def subject(statement: statements.Statement) -> str:
-    """One line whatever the template does: a header can never carry CR or LF."""
+    """One line whatever the template does: a header can never carry CR or LF.
+
+    Nor an RFC 2047 encoded word (`=?utf-8?q?=0D=0ABcc:...?=` in a name): Python 3.11.7's
+    email package decodes one when the header is set and writes the decoded line break out as
+    a real one (CVE-2024-6923), so `=?` never reaches the header as such.
+    """
     text = _render(SUBJECT_TEMPLATE, statement.subject_template, statement)
-    return " ".join(text.split())
+    return " ".join(text.split()).replace("=?", "= ?")
 
 
 def body(statement: statements.Statement) -> str:
