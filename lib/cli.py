@@ -26,7 +26,9 @@ from lib import (
     config,
     db,
     demo,
+    emails,
     importers,
+    mail,
     messages,
     normalize,
     pdf,
@@ -180,6 +182,12 @@ def _send_commands(commands: argparse._SubParsersAction) -> None:
     )
     send.set_defaults(handler=_send)
 
+    mail_test = commands.add_parser(
+        "mail-test", help="envía un correo de prueba con el transporte configurado"
+    )
+    mail_test.add_argument("--to", required=True, metavar="ADDRESS", help="destinatario")
+    mail_test.set_defaults(handler=_mail_test)
+
     work = commands.add_parser(
         "worker", help="procesa los envíos pendientes (varios pueden compartir PostgreSQL)"
     )
@@ -224,6 +232,23 @@ def _send(args: argparse.Namespace) -> int:
     if finished.log_error:
         print(f"el log no se pudo enviar a {finished.notify_email}: {finished.log_error}")
     return 1 if finished.failed or finished.uncertain else 0
+
+
+def _mail_test(args: argparse.Namespace) -> int:
+    settings = config.load_settings()
+    to = emails.address(args.to)
+    message = messages.test_message(
+        to, mail_from=settings.mail_from, transport=settings.mail_transport
+    )
+    transport = mail.transport_for(settings)
+    try:
+        reply = transport.send(message)
+    except mail.DeliveryError as exc:
+        raise CommandError(f"no se envió la prueba: {exc.reason}") from None
+    finally:
+        transport.close()
+    print(f"prueba enviada a {to} con {settings.mail_transport}: {reply}")
+    return 0
 
 
 def _worker(args: argparse.Namespace) -> int:

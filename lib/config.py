@@ -11,7 +11,7 @@ import os
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,8 +23,13 @@ DEFAULT_DATABASE_URL = "sqlite:///data/envio.db"
 COOKIE_KEY_FILE = "auth_cookie_key"
 MIN_COOKIE_KEY_LENGTH = 32
 
-MAIL_TRANSPORTS = ("outbox", "smtp")
+MAIL_TRANSPORTS = ("outbox", "smtp", "graph")
 SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
+SMTP_AUTH_MODES = ("password", "xoauth2")
+MICROSOFT_LOGIN = "https://login.microsoftonline.com"
+SMTP_SCOPE = "https://outlook.office365.com/.default"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "cambiar", "secret", "xxx"}
 TRUE_WORDS = {"1", "true", "yes", "si", "sí", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
@@ -38,6 +43,17 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class OAuth:
+    """Microsoft identity platform, client-credentials flow: for SMTP XOAUTH2 and Graph."""
+
+    tenant_id: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    scope: str = ""
+    authority: str = ""
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str
     mail_transport: str
@@ -46,15 +62,18 @@ class Settings:
     smtp_port: int
     smtp_security: str
     smtp_user: str
-    smtp_password: str
+    smtp_password: str = field(repr=False)
     mail_from: str
     mail_rate_per_minute: int
-    auth_cookie_key: str
+    smtp_auth: str
+    oauth: OAuth | None
+    auth_cookie_key: str = field(repr=False)
     auth_cookie_expiry_days: float
     timezone: ZoneInfo
     demo_data: bool
     data_dir: Path
     background_worker: bool = True
+    graph_base_url: str = GRAPH_BASE_URL
 
     @property
     def is_embedded_database(self) -> bool:
@@ -84,12 +103,38 @@ def load_settings(
         smtp_password=_text(raw, "SMTP_PASSWORD", ""),
         mail_from=_text(raw, "MAIL_FROM", "Estados de cuenta <estados.cuenta@localhost>"),
         mail_rate_per_minute=_int(raw, "MAIL_RATE_PER_MINUTE", 30, minimum=0),
+        smtp_auth=_choice(raw, "SMTP_AUTH", SMTP_AUTH_MODES),
+        oauth=_oauth(raw),
+        graph_base_url=_text(raw, "GRAPH_BASE_URL", GRAPH_BASE_URL).rstrip("/"),
         auth_cookie_key=_cookie_key(raw.get("AUTH_COOKIE_KEY"), data_dir),
         auth_cookie_expiry_days=_days(raw, "AUTH_COOKIE_EXPIRY_DAYS", 1.0),
         timezone=_zone(_text(raw, "TIMEZONE", "America/Mexico_City")),
         demo_data=_bool(raw, "DEMO_DATA", database_url == DEFAULT_DATABASE_URL),
         data_dir=data_dir,
         background_worker=_bool(raw, "BACKGROUND_WORKER", True),
+    )
+
+
+def _oauth(raw: Mapping[str, Any]) -> OAuth | None:
+    """Required by SMTP_AUTH=xoauth2 and MAIL_TRANSPORT=graph; None otherwise."""
+    transport = _text(raw, "MAIL_TRANSPORT", "outbox").lower()
+    uses_smtp_oauth = transport == "smtp" and _text(raw, "SMTP_AUTH", "").lower() == "xoauth2"
+    if not uses_smtp_oauth and transport != "graph":
+        return None
+    names = ("OAUTH_TENANT_ID", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET")
+    missing = [name for name in names if not _text(raw, name, "")]
+    if missing:
+        raise SettingsError(
+            f"{', '.join(missing)} hace(n) falta para enviar con Microsoft 365 "
+            f"({'MAIL_TRANSPORT=graph' if transport == 'graph' else 'SMTP_AUTH=xoauth2'})"
+        )
+    tenant = _text(raw, "OAUTH_TENANT_ID", "")
+    return OAuth(
+        tenant_id=tenant,
+        client_id=_text(raw, "OAUTH_CLIENT_ID", ""),
+        client_secret=_text(raw, "OAUTH_CLIENT_SECRET", ""),
+        scope=_text(raw, "OAUTH_SCOPE", GRAPH_SCOPE if transport == "graph" else SMTP_SCOPE),
+        authority=_text(raw, "OAUTH_AUTHORITY", f"{MICROSOFT_LOGIN}/{tenant}").rstrip("/"),
     )
 
 

@@ -7,6 +7,7 @@ on the customer's row and in the log.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
@@ -19,8 +20,12 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+from urllib.parse import quote
 
+import requests
+
+from lib import oauth
 from lib.config import Settings
 
 log = logging.getLogger(__name__)
@@ -85,6 +90,9 @@ class SmtpOptions:
     timeout: float = TIMEOUT_SECONDS
     attempts: int = ATTEMPTS
     backoff: float = BACKOFF_SECONDS
+    # SMTP AUTH XOAUTH2 as `sender` with these tokens instead of user and password.
+    tokens: oauth.Tokens | None = None
+    sender: str = ""
 
 
 class Smtp:
@@ -207,7 +215,9 @@ class Smtp:
             if options.security == "starttls":
                 connection.starttls(context=ssl.create_default_context())
                 connection.ehlo()
-            if options.user:
+            if options.tokens is not None:
+                self._xoauth2(connection, options.tokens)
+            elif options.user:
                 connection.login(options.user, options.password)
         except smtplib.SMTPAuthenticationError as exc:
             raise _Refused(
@@ -221,6 +231,25 @@ class Smtp:
             ) from None
         except smtplib.SMTPResponseException as exc:
             raise _Refused(exc.smtp_code, _reply_text(exc.smtp_code, exc.smtp_error)) from None
+
+    def _xoauth2(self, connection: smtplib.SMTP, tokens: oauth.Tokens) -> None:
+        """AUTH XOAUTH2 as the sending mailbox; a refused token is renewed once."""
+        for renewed in (False, True):
+            try:
+                token = tokens.refresh() if renewed else tokens.token()
+            except oauth.TokenError as exc:
+                raise _Refused(550 if exc.permanent else 451, exc.reason) from None
+            try:
+                connection.auth("XOAUTH2", _bearer(self.options.sender, token))
+                return
+            except smtplib.SMTPAuthenticationError as exc:
+                if renewed:
+                    raise _Refused(
+                        exc.smtp_code,
+                        "el servidor rechazó el token de acceso de Microsoft 365 "
+                        f"({_reply_text(exc.smtp_code, exc.smtp_error)})",
+                    ) from None
+                log.info("XOAUTH2 token refused, getting a new one")
 
     def _reset(self) -> None:
         """End a refused transaction so the connection can carry the next message."""
@@ -248,6 +277,15 @@ class _Refused(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+def _bearer(user: str, token: str) -> Callable[[bytes | None], str]:
+    """The XOAUTH2 initial response; an empty answer to the server's error challenge."""
+
+    def respond(challenge: bytes | None = None) -> str:
+        return "" if challenge is not None else f"user={user}\x01auth=Bearer {token}\x01\x01"
+
+    return respond
 
 
 def _expect(response: tuple[int, bytes], what: str) -> None:
@@ -294,7 +332,127 @@ class Pacer:
         self._next = now + self.interval
 
 
+RETRY_STATUSES = {429, 503, 504}
+GRAPH_ATTEMPTS = 5
+
+
+class Graph:
+    """Microsoft Graph `POST /users/{sender}/sendMail`: the same message as JSON, the PDF as a
+    file attachment. 429/503 wait as long as `Retry-After` says; a 401 renews the token once;
+    any other refusal fails the customer with Graph's own message.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        sender: str,
+        tokens: oauth.Tokens,
+        *,
+        attempts: int = GRAPH_ATTEMPTS,
+        backoff: float = BACKOFF_SECONDS,
+        timeout: float = TIMEOUT_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.url = f"{base_url.rstrip('/')}/users/{quote(sender)}/sendMail"
+        self.tokens = tokens
+        self.attempts = attempts
+        self.backoff = backoff
+        self.timeout = timeout
+        self.sleep = sleep
+        self.session = requests.Session()
+
+    def send(self, message: EmailMessage) -> str:
+        payload = graph_payload(message)
+        renewed = False
+        for attempt in range(1, self.attempts + 1):
+            response = self._post(payload, renew=renewed)
+            if response.status_code == 202:
+                return "202 Accepted (Microsoft Graph)"
+            reason = f"Microsoft Graph {response.status_code}: {_graph_error(response)}"
+            if response.status_code == 401 and not renewed:
+                renewed = True
+                continue
+            if response.status_code not in RETRY_STATUSES:
+                raise DeliveryError(reason)
+            if attempt == self.attempts:
+                raise DeliveryError(f"{reason} (tras {attempt} intentos)")
+            self.sleep(_retry_after(response, self.backoff * 2 ** (attempt - 1)))
+        raise DeliveryError("Microsoft Graph no aceptó el mensaje")
+
+    def _post(self, payload: dict[str, Any], *, renew: bool) -> requests.Response:
+        try:
+            token = self.tokens.refresh() if renew else self.tokens.token()
+        except oauth.TokenError as exc:
+            raise DeliveryError(exc.reason) from None
+        try:
+            return self.session.post(
+                self.url,
+                json=payload,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=self.timeout,
+            )
+        except requests.ConnectionError as exc:
+            raise DeliveryError(f"sin conexión con Microsoft Graph: {_describe(exc)}") from None
+        except requests.Timeout:
+            raise DeliveryError(
+                "Microsoft Graph no respondió a tiempo; no se sabe si el correo salió",
+                uncertain=True,
+            ) from None
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def graph_payload(message: EmailMessage) -> dict[str, Any]:
+    """The `sendMail` body: subject, recipients, the HTML (or text) body, the attachments."""
+    body = message.get_body(preferencelist=("html", "plain"))
+    attachments = [
+        {
+            "@odata.type": "#microsoft.graph.fileAttachment",
+            "name": part.get_filename() or "adjunto",
+            "contentType": part.get_content_type(),
+            "contentBytes": base64.b64encode(part.get_payload(decode=True) or b"").decode("ascii"),
+        }
+        for part in message.iter_attachments()
+    ]
+    return {
+        "message": {
+            "subject": str(message["Subject"]),
+            "body": {
+                "contentType": "HTML" if body and body.get_content_subtype() == "html" else "Text",
+                "content": body.get_content() if body else "",
+            },
+            "toRecipients": [
+                {"emailAddress": {"address": address}}
+                for _, address in getaddresses(message.get_all("To", []))
+            ],
+            "internetMessageId": str(message["Message-ID"]),
+            "attachments": attachments,
+        },
+        "saveToSentItems": False,
+    }
+
+
+def _graph_error(response: requests.Response) -> str:
+    try:
+        error = response.json().get("error", {})
+        return " ".join(str(error.get("message") or error.get("code") or "").split()) or (
+            response.reason or "error"
+        )
+    except ValueError:
+        return response.reason or "error"
+
+
+def _retry_after(response: requests.Response, default: float) -> float:
+    value = response.headers.get("Retry-After", "")
+    return float(value) if value.strip().isdigit() else default
+
+
 def transport_for(settings: Settings) -> Transport:
+    sender = parseaddr(settings.mail_from)[1]
+    tokens = oauth.Tokens(settings.oauth) if settings.oauth else None
+    if settings.mail_transport == "graph" and tokens is not None:
+        return Graph(settings.graph_base_url, sender, tokens)
     if settings.mail_transport == "smtp":
         return Smtp(
             SmtpOptions(
@@ -303,6 +461,8 @@ def transport_for(settings: Settings) -> Transport:
                 security=settings.smtp_security,
                 user=settings.smtp_user,
                 password=settings.smtp_password,
+                tokens=tokens if settings.smtp_auth == "xoauth2" else None,
+                sender=sender,
             )
         )
     return Outbox(settings.outbox_dir)

@@ -147,6 +147,21 @@ def log_message(run: SendRun, text: str, file_name: str, *, mail_from: str) -> E
     return message
 
 
+def test_message(to: str, *, mail_from: str, transport: str) -> EmailMessage:
+    """`lib.cli mail-test`: one short message to check the mail settings end to end."""
+    message = EmailMessage()
+    message["Subject"] = "Prueba de envío: Envío masivo de estados de cuenta"
+    message["From"] = mail_from
+    message["To"] = to
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid(domain=_domain(mail_from))
+    message.set_content(
+        f"Este es un correo de prueba enviado con el transporte '{transport}'.\n"
+        "Si lo recibió, los estados de cuenta pueden enviarse con esta configuración.\n"
+    )
+    return message
+
+
 def _render(name: str, override: str | None, statement: statements.Statement) -> str:
     if override and override.strip():
         return templating.render_text(override, **context(statement))

@@ -5,7 +5,9 @@ ways real servers do: refuse a recipient, answer 4xx for a while, hang up, stall
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+from base64 import b64decode
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -43,9 +45,28 @@ class Faults:
 class Handler:
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
+        self.bearer_tokens: set[str] = set()
+        self.xoauth2_attempts: list[tuple[str, str]] = []
         self.received: list[Received] = []
         self.in_data = threading.Event()
         self.lock = threading.Lock()
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
+        """Microsoft's XOAUTH2: `user=<mailbox>^Aauth=Bearer <token>^A^A`; a refused token gets
+        the JSON error challenge, then 535 after the client's empty answer.
+        """
+        blob = b64decode(args[1]) if len(args) > 1 else await server.challenge_auth("")
+        fields = dict(
+            part.split("=", 1) for part in bytes(blob).decode().split("\x01") if "=" in part
+        )
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        self.xoauth2_attempts.append((fields.get("user", ""), token))
+        if token in self.bearer_tokens:
+            return AuthResult(success=True, auth_data=fields.get("user"))
+        await server.challenge_auth(json.dumps({"status": "401", "schemes": "bearer"}))
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.3 Authentication unsuccessful"
+        )
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -87,11 +108,16 @@ class Handler:
 class MailServer:
     """`with MailServer() as server:` listens on 127.0.0.1:<free port> until the block ends."""
 
-    def __init__(self, *, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *, users: dict[str, str] | None = None, bearer_tokens: set[str] | None = None
+    ) -> None:
         self.faults = Faults()
         self.handler = Handler(self.faults)
+        self.handler.bearer_tokens = bearer_tokens or set()
         self.users = users
         options: dict[str, Any] = {}
+        if bearer_tokens is not None:
+            options = {"auth_require_tls": False}
         if users is not None:
             options = {
                 "authenticator": self._authenticate,

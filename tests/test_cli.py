@@ -35,6 +35,7 @@ HELP_COMMANDS = [
     ["statement"],
     ["send"],
     ["worker"],
+    ["mail-test"],
 ]
 
 
@@ -171,7 +172,10 @@ def test_import_of_a_missing_file_is_one_line(app_env: dict[str, str], tmp_path:
 def test_bad_settings_are_one_line(app_env: dict[str, str], monkeypatch) -> None:
     monkeypatch.setenv("MAIL_TRANSPORT", "paloma")
     code, _, err = run_cli("init")
-    assert (code, err) == (1, "error: MAIL_TRANSPORT debe ser uno de outbox, smtp; no 'paloma'\n")
+    assert (code, err) == (
+        1,
+        "error: MAIL_TRANSPORT debe ser uno de outbox, smtp, graph; no 'paloma'\n",
+    )
 
 
 def test_unreachable_database_is_one_line(
