@@ -81,7 +81,7 @@ class Worker:
         self.settings = settings
         self.transport = transport or mail.transport_for(settings)
         self.pacer = pacer or mail.Pacer(
-            settings.mail_rate_per_minute if settings.mail_transport == "smtp" else 0
+            settings.mail_rate_per_minute if settings.mail_transport != "outbox" else 0
         )
         self.name = name or worker_name()
         self.now = now
