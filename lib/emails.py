@@ -30,6 +30,8 @@ def address(value: str) -> str:
     Non-ASCII mailbox names are refused: many receiving servers do not accept them (SMTPUTF8).
     """
     candidate = value.strip()
+    if "=?" in candidate:  # an RFC 2047 encoded word: it could smuggle a line break into headers
+        raise InvalidValue(f"correo no válido: '{candidate}'")
     if len(candidate) <= 254 and PLAIN_RE.match(candidate):
         local, _, domain = candidate.rpartition("@")
         if len(local) <= 64 and domain.rsplit(".", 1)[-1].lower() not in SPECIAL_USE_TLDS:

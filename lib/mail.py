@@ -15,7 +15,7 @@ import smtplib
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
@@ -86,7 +86,7 @@ class SmtpOptions:
     port: int
     security: str
     user: str
-    password: str
+    password: str = field(repr=False)
     timeout: float = TIMEOUT_SECONDS
     attempts: int = ATTEMPTS
     backoff: float = BACKOFF_SECONDS

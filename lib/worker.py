@@ -369,14 +369,16 @@ class Worker:
         if not run.notify_email:
             error = f"el usuario {run.started_by} no tiene correo registrado"
         else:
-            message = messages.log_message(
-                run, text, sending.log_name(run), mail_from=self.settings.mail_from
-            )
-            self.pacer.wait()
             try:
+                message = messages.log_message(
+                    run, text, sending.log_name(run), mail_from=self.settings.mail_from
+                )
+                self.pacer.wait()
                 self.transport.send(message)
             except mail.DeliveryError as exc:
                 error = exc.reason
+            except ValueError as exc:  # an address the email package will not put in a header
+                error = f"el correo de {run.started_by} no sirve para enviarle el log ({exc})"
         with self.sessions() as session, session.begin():
             session.execute(
                 update(SendRun)

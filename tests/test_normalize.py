@@ -137,7 +137,18 @@ def test_email_addresses_are_normalised(value: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["", "sin-arroba", "a@b", "a@@b.mx", "a b@c.mx", "a@dominio..mx", ".a@b.mx", "a@b.123"]
+    "value",
+    [
+        "",
+        "sin-arroba",
+        "a@b",
+        "a@@b.mx",
+        "a b@c.mx",
+        "a@dominio..mx",
+        ".a@b.mx",
+        "a@b.123",
+        "=?utf-8?q?=0D=0ABcc:x@evil?=@x.mx",
+    ],
 )
 def test_bad_email_addresses_name_themselves(value: str) -> None:
     with pytest.raises(normalize.InvalidValue, match="correo no válido"):

@@ -522,11 +522,6 @@ def test_settings_never_print_the_secrets(tmp_path) -> None:
     assert "clave-de-cookie-larga" not in repr(current)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by issue #7, not fixed here: lib/mail.py SmtpOptions.password has no "
-    "field(repr=False), so printing or logging the options shows the password",
-)
 def test_smtp_options_never_print_the_password() -> None:
     options = mail.SmtpOptions("127.0.0.1", 25, "none", "envios", SECRET)
     assert SECRET not in repr(options)

@@ -598,3 +598,19 @@ def test_two_worker_processes_on_postgresql_share_a_run_without_duplicates(
     assert {i.status for i in items} == {sending.SENT}
     assert len({i.claimed_by for i in items}) == 2
     assert len(server.to(ANALYST_EMAIL)) == 1
+
+
+def test_a_user_address_unfit_for_a_header_ends_as_the_log_error_not_a_crash(
+    catalog: sessionmaker[Session], settings: config.Settings
+) -> None:
+    with catalog() as session, session.begin():
+        run = sending.create_run(session, username="ana", notify_email="=?utf-8?q?=0D=0A?=@x.mx",
+                                 keys=[("SM02", "1000001")], cutoff=CUTOFF,
+                                 run_date=RUN_DATE)  # fmt: skip
+
+    work(catalog, settings, mail.Outbox(settings.outbox_dir), run.id)
+
+    finished = finished_run(catalog, run.id)
+    assert finished.status == sending.RUN_DONE
+    assert finished.log_sent_at is None
+    assert finished.log_error.startswith("el correo de ana no sirve para enviarle el log")
