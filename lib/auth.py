@@ -8,13 +8,14 @@ other sessions and remember-me cookies (their session version no longer matches)
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lib import users
@@ -116,6 +117,59 @@ def create_first_admin(session: Session, data_dir: Path) -> str | None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(f"usuario: {FIRST_ADMIN}\ncontraseña: {password}\n")
     return password
+
+
+def sso_login(
+    session: Session,
+    email: str,
+    *,
+    verified: bool,
+    now: datetime,
+    auto_create_domain: str = "",
+) -> User | None:
+    """The active user whose email the identity provider vouched for; None refuses the login.
+
+    Matching is by email, case-insensitive, and only when exactly one user has it. With
+    `auto_create_domain`, an unknown address of that domain becomes a new analista (no usable
+    password: a random one nobody sees). Every outcome is audited.
+    """
+    address = email.strip().lower()
+    if not address or not verified:
+        _audit(session, address or "?", "sso_refused", "correo no verificado por el proveedor")
+        return None
+    found = list(session.scalars(select(User).where(func.lower(User.email) == address)))
+    if not found and _in_domain(address, auto_create_domain):
+        found = [_create_sso_user(session, address)]
+    if len(found) != 1 or not found[0].active:
+        reason = "sin usuario" if not found else ("desactivado" if len(found) == 1 else "ambiguo")
+        _audit(session, address, "sso_refused", reason)
+        return None
+    user = found[0]
+    user.last_login_at = now
+    _audit(session, user.username, "sso_login", address)
+    return user
+
+
+def _in_domain(address: str, domain: str) -> bool:
+    return bool(domain.strip()) and address.rpartition("@")[2] == domain.strip().lower()
+
+
+def _create_sso_user(session: Session, address: str) -> User:
+    local = re.sub(r"[^a-z0-9._-]", "", address.partition("@")[0]).lstrip("._-")
+    base = (local or "usuario")[:70].ljust(2, "0")
+    username, number = base, 1
+    while session.scalar(select(User.id).where(User.username == username)) is not None:
+        number += 1
+        username = f"{base}{number}"
+    return users.create_user(
+        session,
+        username=username,
+        name=address,
+        email=address,
+        role="analista",
+        password=secrets.token_urlsafe(32),
+        created_by="sso",
+    )
 
 
 def first_admin_password_file(data_dir: Path) -> Path:

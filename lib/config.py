@@ -73,6 +73,9 @@ class Settings:
     demo_data: bool
     data_dir: Path
     background_worker: bool = True
+    password_login: bool = True
+    sso_provider_name: str = "Microsoft"
+    sso_auto_create_domain: str = ""
     graph_base_url: str = GRAPH_BASE_URL
 
     @property
@@ -112,6 +115,9 @@ def load_settings(
         demo_data=_bool(raw, "DEMO_DATA", database_url == DEFAULT_DATABASE_URL),
         data_dir=data_dir,
         background_worker=_bool(raw, "BACKGROUND_WORKER", True),
+        password_login=_bool(raw, "PASSWORD_LOGIN", True),
+        sso_provider_name=_text(raw, "SSO_PROVIDER_NAME", "Microsoft"),
+        sso_auto_create_domain=_text(raw, "SSO_AUTO_CREATE_DOMAIN", "").lower().lstrip("@"),
     )
 
 

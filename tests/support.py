@@ -117,10 +117,13 @@ class AppServer:
         return self.printed
 
 
-def start_app(port: int, *, env: dict[str, str]) -> AppServer:
-    """`streamlit run Home.py` as a user would start it, returned once its health check answers."""
+def start_app(port: int, *, env: dict[str, str], options: tuple[str, ...] = ()) -> AppServer:
+    """`streamlit run Home.py` as a user would start it, returned once its health check answers.
+
+    `options` are more Streamlit command-line options, e.g. `--secrets.files=<file>`.
+    """
     command = [sys.executable, "-m", "streamlit", "run", "Home.py", "--server.headless=true",
-               f"--server.port={port}", "--server.fileWatcherType=none"]  # fmt: skip
+               f"--server.port={port}", "--server.fileWatcherType=none", *options]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,

@@ -23,7 +23,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from lib import app, auth, config, db, formatting, sending, users, worker
 from lib.models import SendItem, SendRun
 from lib.normalize import InvalidValue
-from lib.ui import login
+from lib.ui import login, sso
 
 log = logging.getLogger(__name__)
 _user: ContextVar[login.SignedIn | None] = ContextVar("user", default=None)
@@ -209,11 +209,13 @@ def run_app() -> None:
     current = settings()
     factory = sessions()
     login.start(current, factory)
-    user = login.signed_in(factory)
+    user = login.signed_in(factory) if current.password_login else None
+    user = user or sso.signed_in(factory, current)
     _user.set(user)
     page = st.navigation(navigation(user))
     if user is not None:
-        login.write_pending_cookie()
+        if not sso.active():
+            login.write_pending_cookie()
         _sidebar(user, factory)
     if notice := st.session_state.pop("flash", None):
         st.success(notice)
@@ -317,4 +319,25 @@ def _no_access() -> None:
 def _sidebar(user: login.SignedIn, factory: sessionmaker[Session]) -> None:
     with st.sidebar:
         st.markdown(f"**{user.name}**  \nRol: {user.role}")
-        login.logout_button(factory)
+        if sso.active():
+            sso.logout_button(factory)
+        else:
+            login.logout_button(factory)
+
+
+def login_options() -> None:
+    """The login page: the provider's button when single sign-on is configured, the password
+    form unless PASSWORD_LOGIN=false.
+    """
+    current = settings()
+    if sso.configured():
+        sso.login_button(current)
+    if current.password_login:
+        if hint := first_admin_hint():
+            st.info(hint)
+        login.login_form()
+    elif not sso.configured():
+        st.error(
+            "No hay forma de ingresar: PASSWORD_LOGIN=false necesita la sección [auth] "
+            "de inicio de sesión único en .streamlit/secrets.toml. Avisa al administrador."
+        )
