@@ -327,11 +327,11 @@ def _catalog_delete(args: argparse.Namespace) -> int:
 
 
 def _statement(args: argparse.Namespace) -> int:
-    today = date.today()
+    settings = config.load_settings()
+    today = settings.today()
     engine = _engine()
     with db.session_factory(engine)() as session:
         built = statements.build(session, args.company, args.customer, args.fecha_corte or today)
-    settings = config.load_settings()
     if args.format == "html":
         content = pdf.html(built).encode("utf-8")
     else:

@@ -155,7 +155,7 @@ if listing is not None:
         needle = text.strip().lower()
         visible = [c for c in everyone if needle in f"{c.customer_no} {c.name} {c.emails}".lower()]
         keys = [key_of(c) for c in visible]
-        left, right, _ = st.columns([1, 1, 4])
+        left, right, _ = st.columns([1, 1, 2])
         left.button("Seleccionar todos", on_click=select, args=(keys, True))
         right.button("Quitar todos", on_click=select, args=(keys, False))
         name, ticks = editor_input(keys)

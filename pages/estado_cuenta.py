@@ -1,7 +1,5 @@
 """Estado de cuenta: preview one customer's email and PDF exactly as the send would build them."""
 
-from datetime import date
-
 import streamlit as st
 
 from lib import catalog, formatting, messages, ui
@@ -18,7 +16,7 @@ with st.form("vista-previa"):
     left, middle, right = st.columns([2, 1, 1])
     company = left.selectbox("Sociedad", list(companies), format_func=companies.get)
     customer = middle.text_input("No. Cliente")
-    cutoff = right.date_input("Fecha de corte", value=date.today(), format="DD/MM/YYYY")
+    cutoff = right.date_input("Fecha de corte", value=ui.settings().today(), format="DD/MM/YYYY")
     if st.form_submit_button("Ver estado de cuenta", type="primary"):
         try:
             with ui.session() as session, st.spinner("Generando el PDF…"):
@@ -28,7 +26,7 @@ with st.form("vista-previa"):
                     customer,
                     cutoff,
                     data_dir=ui.settings().data_dir,
-                    today=date.today(),
+                    today=ui.settings().today(),
                 )
         except InvalidValue as exc:
             st.session_state.pop("estado-mostrado", None)
