@@ -95,14 +95,7 @@ def follow(run_id: int) -> bool:
     if shown.finished:
         ui.log_notice(run)
         with ui.session() as session:
-            log = sending.log_text(session, run)
-        st.download_button(
-            f"Descargar {sending.log_name(run)}",
-            log,
-            file_name=sending.log_name(run),
-            mime="text/plain",
-            icon=":material/download:",
-        )
+            ui.log_download(run, sending.log_text(session, run))
     return shown.finished
 
 

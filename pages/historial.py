@@ -97,13 +97,7 @@ st.dataframe(ui.items_table(rows), hide_index=True, width="stretch")
 if run.status == sending.RUN_DONE:
     ui.log_notice(run)
 left, middle, right = st.columns(3)
-left.download_button(
-    f"Descargar {sending.log_name(run)}",
-    log,
-    file_name=sending.log_name(run),
-    mime="text/plain",
-    icon=":material/download:",
-)
+ui.log_download(run, log, left)
 failed = by_run.get(run.id, {}).get(sending.FAILED, 0)
 uncertain = by_run.get(run.id, {}).get(sending.UNCERTAIN, 0)
 if middle.button(f"Reintentar fallidos ({failed})", disabled=not failed):

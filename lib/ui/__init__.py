@@ -18,6 +18,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.pages_manager import PagesManager
 
 from lib import app, auth, config, db, formatting, sending, users, worker
@@ -159,6 +160,17 @@ def log_notice(run: SendRun) -> None:
         st.success(f"El log se envió a {run.notify_email}.")
     elif run.log_error:
         st.warning(f"El log no se pudo enviar por correo ({run.log_error}); descárgalo aquí.")
+
+
+def log_download(run: SendRun, text: str, where: DeltaGenerator | None = None) -> None:
+    """The run's `LogEnvioMasivo_<AAAAMMDD>.txt`, as the log email carries it."""
+    (where or st).download_button(
+        f"Descargar {sending.log_name(run)}",
+        text,
+        file_name=sending.log_name(run),
+        mime="text/plain",
+        icon=":material/download:",
+    )
 
 
 def live(render: Callable[[int], bool], run_id: int) -> None:
