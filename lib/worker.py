@@ -101,17 +101,19 @@ class Worker:
         try:
             while not stop.is_set():
                 outcome = self.step(run_id)
-                if outcome is not None:
-                    if on_outcome is not None:
-                        on_outcome(outcome)
-                    continue
+                if outcome is not None and on_outcome is not None:
+                    on_outcome(outcome)
+                # A run's log goes out as soon as its last customer is done, even while the
+                # worker goes on with the next run.
                 self.finish_runs()
-                if until_idle and not self._work_left(run_id):
-                    return
-                stop.wait(poll)
                 if time.monotonic() - recovered_at > RECOVER_EVERY_SECONDS:
                     self.recover()
                     recovered_at = time.monotonic()
+                if outcome is not None:
+                    continue
+                if until_idle and not self._work_left(run_id):
+                    return
+                stop.wait(poll)
         finally:
             self.transport.close()
 

@@ -614,3 +614,21 @@ def test_a_user_address_unfit_for_a_header_ends_as_the_log_error_not_a_crash(
     assert finished.status == sending.RUN_DONE
     assert finished.log_sent_at is None
     assert finished.log_error.startswith("el correo de ana no sirve para enviarle el log")
+
+
+def test_a_runs_log_goes_out_before_the_next_run_is_sent(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    first = start_run(catalog, ["1006210"])
+    second = start_run(catalog, ["1004273", "1000001"])
+    runner = worker.Worker(catalog, settings, transport=smtp_to(server.port), pacer=mail.Pacer(0))
+    seen: list[str] = []
+
+    def after_each(outcome: worker.Outcome) -> None:
+        seen.append(f"{outcome.run_id}:{outcome.customer_no}")
+
+    runner.run(threading.Event(), until_idle=True, on_outcome=after_each, poll=0.01)
+
+    assert seen == [f"{first}:1006210", f"{second}:1004273", f"{second}:1000001"]
+    recipients = [m.recipients[0] for m in server.received]
+    assert recipients.index(ANALYST_EMAIL) < recipients.index("plumbers@plumbers.example")
