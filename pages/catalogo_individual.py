@@ -95,8 +95,10 @@ if right.button("Borrar", icon=":material/delete:"):
     st.session_state["confirmar-borrado"] = key
 if st.session_state.get("confirmar-borrado") == key:
     st.warning(
-        f"¿Borrar del catálogo al cliente {chosen.customer_no} ({chosen.name}) "
-        f"de la sociedad {chosen.company_code}?"
+        ui.literal(
+            f"¿Borrar del catálogo al cliente {chosen.customer_no} ({chosen.name}) "
+            f"de la sociedad {chosen.company_code}?"
+        )
     )
     yes, no = st.columns(2)
     if yes.button("Sí, borrar", type="primary"):

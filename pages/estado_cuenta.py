@@ -36,12 +36,12 @@ if (shown := st.session_state.get("estado-mostrado")) is not None:
     statement = shown.statement
     st.subheader(f"{statement.customer.code} · {statement.customer.name}")
     if shown.recipients:
-        st.write(f"**Para:** {'; '.join(shown.recipients)}")
+        st.write(f"**Para:** {ui.literal('; '.join(shown.recipients))}")
     else:
         st.warning("Este cliente no está en el catálogo de envío: no tiene correos a dónde enviar.")
     balance = formatting.balances(statement.totals) if statement.has_balance else "sin saldo"
-    st.write(f"**Saldo al {formatting.day(statement.cutoff_date)}:** {balance}")
-    st.write(f"**Asunto:** {shown.subject}")
+    st.write(f"**Saldo al {formatting.day(statement.cutoff_date)}:** {ui.literal(balance)}")
+    st.write(f"**Asunto:** {ui.literal(shown.subject)}")
     st.text(shown.body)
     st.download_button(
         f"Descargar {shown.attachment_name}",

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
-from lib import dashboard, db, tables
+from lib import dashboard, db, tables, ui
 from lib.config import PROJECT_ROOT
 from lib.models import Company, Customer
 
@@ -131,3 +131,16 @@ def test_every_page_calls_its_guard_before_anything_else(path) -> None:
         and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
     ]
     assert ast.unparse(statements[0]) == "ui.page_guard()"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("[clic](http://e.vil)", r"\[clic\](http://e.vil)"),
+        ("*SA* de _CV_", r"\*SA\* de \_CV\_"),
+        ("MXN $1.00 · USD $2.00", r"MXN \$1.00 · USD \$2.00"),
+        ("PEÑA & HIJOS <SA> (1006210).", "PEÑA & HIJOS <SA> (1006210)."),
+    ],
+)
+def test_data_in_a_message_is_shown_as_written_not_as_markdown(text: str, shown: str) -> None:
+    assert ui.literal(text) == shown

@@ -7,6 +7,7 @@ import time. Pages get sessions from here and call plain lib services with them.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,6 +32,8 @@ _user: ContextVar[login.SignedIn | None] = ContextVar("user", default=None)
 _through_navigation: ContextVar[bool] = ContextVar("through_navigation", default=False)
 
 RUN_NUMBER = "ui-numero-de-ejecucion"
+# What makes markup inside a line: emphasis, code, links, strike-through, formulas.
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~$])")
 PAGES_DIR = Path(__file__).resolve().parent.parent.parent / "pages"
 APOLOGY = (
     "Lo sentimos, ocurrió un error inesperado. Ya quedó registrado; "
@@ -115,12 +118,19 @@ def save(action: Callable[[Session], object], done: str) -> None:
     report(True, done)
 
 
+def literal(text: str) -> str:
+    """Text from the data (names, addresses, amounts) shown as written inside Streamlit's
+    Markdown: no links, emphasis or `$…$` formulas out of `[x](…)`, `*`, `_` or two amounts.
+    """
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
 def report(ok: bool, message: str) -> None:
     """Show the outcome of a change: an error stays on this run; a success reruns the page, so
-    everything on it shows the new state, with `message` on top.
+    everything on it shows the new state, with `message` on top. Messages are plain text.
     """
     if not ok:
-        st.error(message)
+        st.error(literal(message))
         return
     st.session_state["flash"] = message
     st.rerun()
@@ -157,9 +167,11 @@ def items_table(rows: list[SendItem]) -> pd.DataFrame:
 
 def log_notice(run: SendRun) -> None:
     if run.log_sent_at:
-        st.success(f"El log se envió a {run.notify_email}.")
+        st.success(literal(f"El log se envió a {run.notify_email}."))
     elif run.log_error:
-        st.warning(f"El log no se pudo enviar por correo ({run.log_error}); descárgalo aquí.")
+        st.warning(
+            literal(f"El log no se pudo enviar por correo ({run.log_error}); descárgalo aquí.")
+        )
 
 
 def log_download(run: SendRun, text: str, where: DeltaGenerator | None = None) -> None:
@@ -230,7 +242,7 @@ def run_app() -> None:
             login.write_pending_cookie()
         _sidebar(user, factory)
     if notice := st.session_state.pop("flash", None):
-        st.success(notice)
+        st.success(literal(notice))
     token = _through_navigation.set(True)
     try:
         page.run()
