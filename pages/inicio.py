@@ -27,6 +27,7 @@ totals[1].metric("Clientes", f"{sum(s.customers for s in summaries):,}")
 totals[2].metric("En catálogo de envío", f"{sum(s.catalog_entries for s in summaries):,}")
 
 st.subheader("Por sociedad")
+currencies = sorted({currency for s in summaries for currency in s.balance})
 st.dataframe(
     pd.DataFrame(
         {
@@ -35,11 +36,18 @@ st.dataframe(
             "Clientes": [s.customers for s in summaries],
             "En catálogo": [s.catalog_entries for s in summaries],
             "Partidas abiertas": [s.open_items for s in summaries],
-            "Saldo abierto": [formatting.balances(s.balance) or "—" for s in summaries],
+            **{
+                f"Saldo {currency}": [
+                    formatting.money(s.balance[currency]) if currency in s.balance else "—"
+                    for s in summaries
+                ]
+                for currency in currencies
+            },
         }
     ),
     hide_index=True,
     width="stretch",
+    column_config={"Nombre": st.column_config.TextColumn(width="medium")},
 )
 st.caption("Los saldos se muestran por moneda; nunca se suman MXN con USD.")
 

@@ -44,8 +44,10 @@ def test_home_shows_figures_per_sociedad_from_demo_data(with_demo_data: None, pe
     assert at.metric[1].value == "500"
     table = at.dataframe[0].value
     assert list(table["Sociedad"]) == ["SM02", "SM05", "SU01"]
-    assert "USD $" in table.loc[1, "Saldo abierto"]
-    assert "MXN $" in table.loc[1, "Saldo abierto"]
+    assert list(table.columns[-2:]) == ["Saldo MXN", "Saldo USD"]
+    assert table.loc[1, "Saldo MXN"].startswith("$")
+    assert table.loc[1, "Saldo USD"].startswith("$")
+    assert table.loc[2, "Saldo MXN"] == "—"
 
 
 def test_home_with_an_empty_database_says_where_to_load_data(people) -> None:
