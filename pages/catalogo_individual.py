@@ -11,21 +11,35 @@ from lib.normalize import InvalidValue
 ui.page_guard()
 
 
+ALTA_GENERATION = "alta-generacion"
+
+
 def grabar(company: str, customer: str, addresses: str) -> None:
+    """Saved: the next alta starts with empty No. Cliente and Correo(s), same Sociedad; refused:
+    the typed values stay to be corrected.
+    """
     with ui.session() as session, session.begin():
         verdict = catalog.add_one(session, company, customer, addresses, username=ui.actor())
-    ui.report(verdict.status != catalog.ERROR, catalog.individual_message(verdict))
+    saved = verdict.status != catalog.ERROR
+    if saved:
+        st.session_state[ALTA_GENERATION] = st.session_state.get(ALTA_GENERATION, 0) + 1
+    ui.report(saved, catalog.individual_message(verdict))
 
 
 st.title("Catálogo Envío Masivo › Individual")
 with ui.session() as session:
     companies = catalog.company_choices(session)
 
+generation = st.session_state.get(ALTA_GENERATION, 0)
 with st.form("alta-individual"):
     left, middle, right = st.columns([2, 1, 3])
-    company = left.selectbox("Sociedad", list(companies), format_func=companies.get)
-    customer = middle.text_input("No. Cliente")
-    addresses = right.text_input("Correo(s)", help="Varios correos separados por ;")
+    company = left.selectbox(
+        "Sociedad", list(companies), format_func=companies.get, key="alta-sociedad"
+    )
+    customer = middle.text_input("No. Cliente", key=f"alta-cliente-{generation}")
+    addresses = right.text_input(
+        "Correo(s)", help="Varios correos separados por ;", key=f"alta-correos-{generation}"
+    )
     if st.form_submit_button("Grabar", type="primary"):
         grabar(company or "", customer, addresses)
 

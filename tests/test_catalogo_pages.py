@@ -47,6 +47,19 @@ def test_grabar_adds_a_customer_and_names_it(customers, database) -> None:
     assert stored(database)["1006210"] == "Cobranza@pena.mx;pagos@pena.mx"
 
 
+def test_after_grabar_the_form_is_ready_for_the_next_customer_of_the_same_sociedad(
+    customers,
+) -> None:
+    at = grabar(start(INDIVIDUAL, user="ana"), "SM05", "1006210", "a@b.mx")
+    assert [t.value for t in at.text_input[:2]] == ["1006210", "a@b.mx"]  # refused: kept
+
+    at = grabar(at, "SM02", "1006210", "a@b.mx")
+
+    assert at.success
+    assert at.selectbox[0].value == "SM02"
+    assert [t.value for t in at.text_input[:2]] == ["", ""]
+
+
 def test_grabar_an_unknown_customer_says_so_and_saves_nothing(customers, database) -> None:
     at = grabar(start(INDIVIDUAL, user="ana"), "SM05", "1006210", "a@b.mx")
     assert at.error[0].value == "El cliente 1006210 no está dado de alta en la sociedad SM05."
