@@ -67,7 +67,7 @@ try:
     with ui.session() as session:
         found = catalog.search(session, **criteria, offset=(page - 1) * catalog.SEARCH_LIMIT)
 except InvalidValue as exc:
-    st.error(f"Búsqueda no válida: {exc}.")
+    st.error(ui.literal(f"Búsqueda no válida: {exc}."))
     st.stop()
 if not found.rows:
     st.info("No hay clientes en el catálogo con esos datos.")

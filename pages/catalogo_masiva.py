@@ -66,7 +66,7 @@ if st.button("Procesar", type="primary"):
         else:
             batch = catalog.from_table(tables.read_table(upload.name, upload.getvalue()))
     except tables.TableError as exc:
-        st.error(str(exc))
+        st.error(ui.literal(str(exc)))
         st.stop()
     with ui.session() as session:
         verdicts = catalog.review(session, batch)

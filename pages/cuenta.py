@@ -30,6 +30,6 @@ elif submitted:
         with ui.session() as session, session.begin():
             version = users.change_own_password(session, me.username, current, new)
     except InvalidValue as exc:
-        st.error(f"No se cambió: {exc}.")
+        st.error(ui.literal(f"No se cambió: {exc}."))
     else:
         ui.password_changed(version)

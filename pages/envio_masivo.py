@@ -67,7 +67,7 @@ def procesar(listing: dict, chosen: list[sending.Candidate]) -> None:
                 customer_filter=listing["customer"] or None,
             )
     except InvalidValue as exc:
-        st.error(formatting.sentence(str(exc)))
+        ui.refuse(exc)
         return
     st.session_state[SHOWN_RUN] = run.id
     del st.session_state[LISTING]
@@ -117,7 +117,7 @@ with st.form("envio-busqueda"):
             with ui.session() as session:
                 found = sending.candidates(session, company, customer, cutoff)
         except InvalidValue as exc:
-            st.error(formatting.sentence(str(exc)))
+            ui.refuse(exc)
         else:
             st.session_state[LISTING] = {
                 "candidates": found,

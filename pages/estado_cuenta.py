@@ -30,7 +30,7 @@ with st.form("vista-previa"):
                 )
         except InvalidValue as exc:
             st.session_state.pop("estado-mostrado", None)
-            st.error(formatting.sentence(str(exc)))
+            ui.refuse(exc)
 
 if (shown := st.session_state.get("estado-mostrado")) is not None:
     statement = shown.statement

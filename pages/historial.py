@@ -26,7 +26,7 @@ def retry(run_id: int, include_uncertain: bool) -> None:
                 include_uncertain=include_uncertain,
             )
     except InvalidValue as exc:
-        st.error(formatting.sentence(str(exc)))
+        ui.refuse(exc)
         return
     st.session_state["envio-mostrado"] = again.id
     ui.report(

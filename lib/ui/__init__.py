@@ -113,7 +113,7 @@ def save(action: Callable[[Session], object], done: str) -> None:
         with session() as current, current.begin():
             action(current)
     except InvalidValue as exc:
-        report(False, formatting.sentence(str(exc)))
+        refuse(exc)
         return
     report(True, done)
 
@@ -123,6 +123,11 @@ def literal(text: str) -> str:
     Markdown: no links, emphasis or `$…$` formulas out of `[x](…)`, `*`, `_` or two amounts.
     """
     return MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def refuse(error: InvalidValue) -> None:
+    """A user error from lib (bad input, unknown customer) as one sentence, shown as written."""
+    st.error(literal(formatting.sentence(str(error))))
 
 
 def report(ok: bool, message: str) -> None:
