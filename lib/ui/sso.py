@@ -56,7 +56,7 @@ def active() -> bool:
 
 
 def login_button(settings: config.Settings) -> None:
-    """ "Ingresar con <provider>" on the login page; a refused account is told why."""
+    """The button "Ingresar con <provider>"; a refused account is told why instead."""
     if st.user.is_logged_in and st.session_state.get(REFUSED):
         st.error(NO_ACCESS)
         if st.button("Salir"):
