@@ -36,6 +36,9 @@ def log_in(page: Page, username: str, password: str, *, expect_success: bool = T
     (its component reruns the app once more) and the app is idle.
     """
     expect(page.get_by_role("textbox", name="Usuario", exact=True)).to_be_visible(timeout=30_000)
+    # A click while the first run of a freshly started app is still going can be lost
+    # (the remember-me cookie component reruns the app): wait until the app is idle.
+    settle(page)
     page.get_by_role("textbox", name="Usuario", exact=True).fill(username)
     page.get_by_role("textbox", name="Contraseña", exact=True).fill(password)
     page.get_by_role("button", name="Ingresar").click()

@@ -119,6 +119,8 @@ def sso_app(
 
 def sso_log_in(page: Page, app: support.AppServer, sub: str) -> None:
     page.goto(app.url)
+    expect(page.get_by_role("button", name="Ingresar con Microsoft")).to_be_visible(timeout=30_000)
+    settle(page)
     page.get_by_role("button", name="Ingresar con Microsoft").click()
     page.get_by_placeholder("sub").fill(sub)
     page.get_by_role("button", name="Authorize").click()
