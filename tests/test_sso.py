@@ -180,6 +180,7 @@ def test_logout_ends_our_session_and_the_providers_cookie(
 ) -> None:
     claims(provider, "ana-entra", "ana@e.example")
     sso_log_in(page, sso_app, "ana-entra")
+    assert [c for c in page.context.cookies() if c["name"].startswith("_streamlit_user")]
 
     page.get_by_role("button", name="Cerrar sesión").click()
     end_session = page.get_by_role("button", name="End session")
