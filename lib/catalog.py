@@ -421,7 +421,7 @@ def search(
     if customer.strip():
         filters.append(Recipient.customer_no == normalize.customer_no(customer))
     if name.strip():
-        matching = select(Recipient.id).join(Customer, _customer_of_recipient()).where(*filters)
+        matching = select(Recipient.id).join(Customer, customer_of_recipient()).where(*filters)
         by_name = matching.where(
             Customer.search_name.contains(normalize.fold(name), autoescape=True)
         )
@@ -429,7 +429,7 @@ def search(
         filters = [Recipient.id.in_(union(by_name, by_email))]
     query = (
         select(Recipient, Customer.name)
-        .join(Customer, _customer_of_recipient())
+        .join(Customer, customer_of_recipient())
         .where(*filters)
         .order_by(Recipient.company_code, Recipient.customer_no)
         .offset(offset)
@@ -447,7 +447,8 @@ def search(
     return SearchResult(rows, total)
 
 
-def _customer_of_recipient() -> ColumnElement[bool]:
+def customer_of_recipient() -> ColumnElement[bool]:
+    """The join of a catalog entry with its customer (same sociedad and number)."""
     return (Customer.company_code == Recipient.company_code) & (
         Customer.customer_no == Recipient.customer_no
     )

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from lib import normalize
+from lib import catalog, normalize
 from lib.models import AuditEvent, Company, Customer, OpenItem, Recipient, SendItem, SendRun
 
 PENDING, SENDING, SENT, FAILED, SKIPPED, UNCERTAIN = (
@@ -83,12 +83,7 @@ def candidates(
     number = normalize.customer_no(customer_no) if customer_no and customer_no.strip() else None
     if company_code is None and number is None:
         raise normalize.InvalidValue("indica la Sociedad y/o el No. Cliente")
-    query = select(Recipient.company_code, Recipient.customer_no, Customer.name, Recipient.emails)
-    query = query.join(
-        Customer,
-        (Customer.company_code == Recipient.company_code)
-        & (Customer.customer_no == Recipient.customer_no),
-    )
+    query = _catalog_rows()
     sums = select(
         OpenItem.company_code,
         OpenItem.customer_no,
@@ -167,6 +162,13 @@ def create_run(
     return run
 
 
+def _catalog_rows() -> Select[tuple[str, str, str, str]]:
+    """Sociedad, No. Cliente, name and emails of every catalog entry."""
+    return select(
+        Recipient.company_code, Recipient.customer_no, Customer.name, Recipient.emails
+    ).join(Customer, catalog.customer_of_recipient())
+
+
 def _refuse_if_active(session: Session, codes: list[str], wanted: set[Key]) -> None:
     busy = session.execute(
         select(SendItem.company_code, SendItem.customer_no, SendItem.run_id).where(
@@ -183,15 +185,7 @@ def _refuse_if_active(session: Session, codes: list[str], wanted: set[Key]) -> N
 
 
 def _catalog_entries(session: Session, codes: list[str]) -> dict[Key, tuple[str, str]]:
-    rows = session.execute(
-        select(Recipient.company_code, Recipient.customer_no, Customer.name, Recipient.emails)
-        .join(
-            Customer,
-            (Customer.company_code == Recipient.company_code)
-            & (Customer.customer_no == Recipient.customer_no),
-        )
-        .where(Recipient.company_code.in_(codes))
-    )
+    rows = session.execute(_catalog_rows().where(Recipient.company_code.in_(codes)))
     return {(code, customer): (name, addresses) for code, customer, name, addresses in rows}
 
 
