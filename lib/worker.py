@@ -122,7 +122,7 @@ class Worker:
         claimed = self._claim(run_id)
         if claimed is None:
             return None
-        item_id, claimed_run = claimed
+        item_id, claimed_run, company_code, customer_no = claimed
         try:
             prepared = self._prepare(item_id)
         except Exception:
@@ -133,7 +133,7 @@ class Worker:
             self._record(item_id, sending.PENDING, status, reason)
         else:
             status, reason = self._deliver(item_id, prepared)
-        return self._outcome(item_id, claimed_run, status, reason)
+        return Outcome(claimed_run, company_code, customer_no, status, reason)
 
     def recover(self) -> int:
         """Give back the claims of workers that are gone; returns how many items it touched."""
@@ -193,7 +193,7 @@ class Worker:
             self._send_log(run_id)
         return finished
 
-    def _claim(self, run_id: int | None) -> tuple[int, int] | None:
+    def _claim(self, run_id: int | None) -> tuple[int, int, str, str] | None:
         pick = select(SendItem.id).where(
             SendItem.status == sending.PENDING, SendItem.claimed_by.is_(None)
         )
@@ -210,7 +210,9 @@ class Worker:
                     SendItem.claimed_by.is_(None),
                 )
                 .values(claimed_by=self.name, claimed_at=now)
-                .returning(SendItem.id, SendItem.run_id)
+                .returning(
+                    SendItem.id, SendItem.run_id, SendItem.company_code, SendItem.customer_no
+                )
                 .execution_options(synchronize_session=False)
             ).first()
             if claimed is None:
@@ -221,7 +223,7 @@ class Worker:
                 .values(status=sending.RUN_RUNNING, started_at=now)
                 .execution_options(synchronize_session=False)
             )
-        return claimed.id, claimed.run_id
+        return claimed.id, claimed.run_id, claimed.company_code, claimed.customer_no
 
     def _prepare(self, item_id: int) -> _Ready | tuple[str, str]:
         """The email of one item, or the outcome that makes sending it pointless."""
@@ -335,11 +337,6 @@ class Worker:
         if host != socket.gethostname() or not pid.isdigit():
             return False
         return not _process_alive(int(pid))
-
-    def _outcome(self, item_id: int, run_id: int, status: str, reason: str) -> Outcome:
-        with self.sessions() as session:
-            item = session.get_one(SendItem, item_id)
-            return Outcome(run_id, item.company_code, item.customer_no, status, reason)
 
     def _work_left(self, run_id: int | None) -> bool:
         runs = select(SendRun.id).where(SendRun.status.in_(sending.ACTIVE_RUN_STATES))
