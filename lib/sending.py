@@ -108,6 +108,12 @@ def candidates(
     ]
 
 
+def matching(found: Sequence[Candidate], text: str) -> list[Candidate]:
+    """The candidates whose No. Cliente, name or emails contain `text`, ignoring case."""
+    needle = text.strip().lower()
+    return [c for c in found if needle in f"{c.customer_no} {c.name} {c.emails}".lower()]
+
+
 def create_run(
     session: Session,
     *,
@@ -240,8 +246,15 @@ def items(session: Session, run_id: int) -> list[SendItem]:
     )
 
 
+def run_to_show(session: Session, run_id: int | None, username: str) -> SendRun | None:
+    """The run the send page follows: the one just created there, or the user's latest."""
+    if run_id is not None:
+        return session.get(SendRun, run_id)
+    return latest_run(session, username)
+
+
 def latest_run(session: Session, username: str) -> SendRun | None:
-    """The user's active run, or else their most recent one: what the send page shows."""
+    """The user's active run, or else their most recent one."""
     mine = select(SendRun).where(SendRun.started_by == username)
     active = session.scalar(
         mine.where(SendRun.status.in_(ACTIVE_RUN_STATES)).order_by(SendRun.id.desc()).limit(1)

@@ -145,8 +145,7 @@ if listing is not None:
         st.info("No hay clientes en el catálogo de envío con esos datos.")
     else:
         text = st.text_input("Filtrar la lista", placeholder="No. Cliente, nombre o correo")
-        needle = text.strip().lower()
-        visible = [c for c in everyone if needle in f"{c.customer_no} {c.name} {c.emails}".lower()]
+        visible = sending.matching(everyone, text)
         keys = [key_of(c) for c in visible]
         left, right, _ = st.columns([1, 1, 2])
         left.button("Seleccionar todos", on_click=select, args=(keys, True))
@@ -178,13 +177,12 @@ if listing is not None:
             procesar(listing, chosen)
 
 with ui.session() as session:
-    latest = sending.latest_run(session, ui.current_user().username)
-run_id = st.session_state.get(SHOWN_RUN) or (latest.id if latest else None)
-if run_id is not None:
-    with ui.session() as session:
-        active = not sending.progress(session, run_id).finished
+    shown_run = sending.run_to_show(
+        session, st.session_state.get(SHOWN_RUN), ui.current_user().username
+    )
+if shown_run is not None:
     st.divider()
-    if active:
-        ui.live(follow, run_id)
+    if shown_run.status == sending.RUN_DONE:
+        follow(shown_run.id)
     else:
-        follow(run_id)
+        ui.live(follow, shown_run.id)
