@@ -153,7 +153,7 @@ def test_ten_sessions_edit_the_catalog_while_a_send_run_goes_on(
             expect(page.get_by_role("textbox", name="Usuario", exact=True)).to_be_visible(
                 timeout=60_000
             )
-        # A click during a page's first run can be lost (see tests/test_browser.log_in).
+        # Every page has drawn its login form and finished its first run.
         all_until(pages, [time.monotonic()] * SESSIONS, idle)
         opened = time.monotonic()
         at_start = run_state(database, run_id)

@@ -6,6 +6,12 @@ Here its password check is replaced by `lib.auth.login` (attempts and lock time 
 database) and its cookie also carries the user's session version, which every run checks
 against the database: logout, deactivation and a password change end every other session.
 Nothing here calls the library's `register_user`.
+
+The library reads its cookie from `st.context.cookies` but also renders, on every run, a
+component that reads all cookies in the browser and, once mounted, reruns the app to report
+them. Nobody uses that report, and a login clicked just before it arrives was lost (the rerun
+it causes interrupts the one carrying the click). Our cookie model therefore only renders the
+component to write or delete the cookie.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from zoneinfo import ZoneInfo
 import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
+from extra_streamlit_components.CookieManager import _component_func as cookie_component
 from sqlalchemy.orm import Session, sessionmaker
+from streamlit_authenticator.controllers import cookie_controller
 from streamlit_authenticator.models import AuthenticationModel, CookieModel
 from streamlit_authenticator.utilities import LoginError
 
@@ -74,11 +82,25 @@ class _DatabaseChecks(AuthenticationModel):
 class _VersionedCookie(CookieModel):
     """The library's cookie plus the user's session version, checked when it is read.
 
-    Writing it is deferred to `write_pending_cookie()`: the cookie is set by a component in the
-    browser, and the reruns right after a login would discard that component before it ran.
+    Reading comes from `st.context.cookies` only (no component, see the module's docstring).
+    Writing is deferred to `write_pending()`: the cookie is set by a component in the browser,
+    and the reruns right after a login would discard that component before it ran.
     """
 
     sessions: sessionmaker[Session]
+
+    def __init__(
+        self,
+        cookie_name: str,
+        cookie_key: str,
+        cookie_expiry_days: float,
+        path: str | None = None,
+    ) -> None:
+        self.cookie_name = cookie_name
+        self.cookie_key = cookie_key
+        self.cookie_expiry_days = cookie_expiry_days
+        self.token = None
+        self.exp_date = None
 
     def set_cookie(self) -> None:
         expires = datetime.now(UTC) + timedelta(days=self.cookie_expiry_days)
@@ -97,7 +119,7 @@ class _VersionedCookie(CookieModel):
         pending = st.session_state.get("cookie_pending")
         if not pending:
             return
-        written = self.cookie_manager.cookie_manager(
+        written = cookie_component(
             method="set",
             cookie=self.cookie_name,
             value=pending["token"],
@@ -107,6 +129,11 @@ class _VersionedCookie(CookieModel):
         )
         if written:
             del st.session_state["cookie_pending"]
+
+    def delete_cookie(self) -> None:
+        cookie_component(
+            method="delete", cookie=self.cookie_name, key="borrar_sesion", default=False
+        )
 
     def get_cookie(self) -> dict | None:
         token = super().get_cookie()
@@ -118,6 +145,10 @@ class _VersionedCookie(CookieModel):
             return None
         st.session_state["session_version"] = token["ver"]
         return token
+
+
+# The library's cookie controller builds its model by this name: it builds ours instead.
+cookie_controller.CookieModel = _VersionedCookie
 
 
 def start(settings: config.Settings, sessions: sessionmaker[Session]) -> None:
@@ -141,9 +172,7 @@ def start(settings: config.Settings, sessions: sessionmaker[Session]) -> None:
     model = authenticator.authentication_controller.authentication_model
     model.__class__ = _DatabaseChecks
     model.sessions, model.zone = sessions, settings.timezone
-    cookie = authenticator.cookie_controller.cookie_model
-    cookie.__class__ = _VersionedCookie
-    cookie.sessions = sessions
+    authenticator.cookie_controller.cookie_model.sessions = sessions
     _current.set(authenticator)
     if not st.session_state.get("authentication_status"):
         try:
