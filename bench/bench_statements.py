@@ -21,17 +21,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lib import pdf, statements
 
-SIZES = {20: 40, 300: 6}  # lines per statement: statements rendered per measurement
+SIZES = {20: 100, 300: 30}  # lines per statement: statements rendered per measurement
+ROUNDS = 3  # each engine measured this many times, alternately; the medians are compared
 
 
 def statement(lines: int) -> statements.Statement:
@@ -81,13 +83,17 @@ def wkhtmltopdf(source: Path) -> int:
     return target.stat().st_size
 
 
-def rate(workers: int, count: int, job: Callable[[Any], int], args: list) -> float:
-    pool_type = ThreadPoolExecutor if job is wkhtmltopdf else ProcessPoolExecutor
-    with pool_type(workers) as pool:
-        list(pool.map(job, args[:workers]))  # warm-up: imports, fonts
-        start = time.perf_counter()
-        list(pool.map(job, args))
-        return count / (time.perf_counter() - start)
+def warm_up() -> None:
+    """Each worker process draws every size once first: imports, fonts, and the page count of
+    each length, which a long-running send worker has learnt too."""
+    for lines in SIZES:
+        ours(lines)
+
+
+def rate(pool: Executor, job: Callable[[Any], int], args: list) -> float:
+    start = time.perf_counter()
+    list(pool.map(job, args))
+    return len(args) / (time.perf_counter() - start)
 
 
 def rss_mb() -> float:
@@ -109,19 +115,29 @@ def main() -> None:
     engine = shutil.which("wkhtmltopdf")
     if engine is None:
         print("wkhtmltopdf not found: comparison skipped (apt-get install wkhtmltopdf)")
-    with tempfile.TemporaryDirectory() as tmp:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ProcessPoolExecutor(args.workers, initializer=warm_up) as processes,
+        ThreadPoolExecutor(args.workers) as threads,
+    ):
+        list(processes.map(time.sleep, [0.5] * args.workers))  # every worker started and warm
         for lines, count in SIZES.items():
-            mine = rate(args.workers, count, ours, [lines] * count)
-            line = f"{lines:>3} lines: xhtml2pdf {mine:6.2f} statements/s"
+            sources = []
+            for n in range(count if engine else 0):
+                source = Path(tmp) / f"s{lines}_{n}.html"
+                source.write_text(pdf.html(statement(lines)), encoding="utf-8")
+                sources.append(source)
+            mine, theirs = [], []
+            for _ in range(ROUNDS):
+                mine.append(rate(processes, ours, [lines] * count))
+                if engine:
+                    theirs.append(rate(threads, wkhtmltopdf, sources))
+            line = f"{lines:>3} lines: xhtml2pdf {median(mine):6.2f} statements/s"
             if engine:
-                sources = []
-                for n in range(count):
-                    source = Path(tmp) / f"s{lines}_{n}.html"
-                    source.write_text(pdf.html(statement(lines)), encoding="utf-8")
-                    sources.append(source)
-                theirs = rate(args.workers, count, wkhtmltopdf, sources)
-                line += f" | wkhtmltopdf {theirs:6.2f} statements/s | ratio {mine / theirs:5.2f}x"
-            print(line)
+                ratio = median(mine) / median(theirs)
+                line += f" | wkhtmltopdf {median(theirs):6.2f} statements/s | ratio {ratio:5.2f}x"
+            spread = ", ".join(f"{m:.2f}" for m in mine)
+            print(f"{line}  (ours per round: {spread})")
     for lines, count in SIZES.items():
         ours(lines)  # warm-up: imports, fonts, the page count of this length
         start = time.perf_counter()
