@@ -1,3 +1,4 @@
+import gc
 import io
 from datetime import date, timedelta
 from decimal import Decimal
@@ -257,6 +258,53 @@ def line(n: int, **changes) -> statements.Line:
 def test_items_are_printed_in_bands(lines, expected) -> None:
     numbers = [[int(item.doc_no) - 9000000000 for item in band] for band in pdf.bands(lines)]
     assert numbers == expected
+
+
+def test_after_the_first_page_bands_are_bigger_and_a_wide_line_still_stands_alone() -> None:
+    first, later = pdf.BAND_SIZE, pdf.LATER_BAND_SIZE
+    wide = pdf.FIRST_PAGE_LINES + later + 5
+    lines = tuple(
+        line(n, reference="PEDIDO 4500012345 CONTRATO MARCO 2026" if n == wide else f"A-{n}")
+        for n in range(wide + later + 3)
+    )
+    sizes = [len(band) for band in pdf.bands(lines)]
+    assert sizes[: pdf.FIRST_PAGE_LINES // first] == [first] * (pdf.FIRST_PAGE_LINES // first)
+    assert sizes[pdf.FIRST_PAGE_LINES // first :] == [later, 5, 1, later, 2]
+    assert sum(sizes) == len(lines)
+
+
+def parties() -> tuple[statements.Party, statements.Party]:
+    return (
+        statements.Party("SM02", "Soluciones", "SHB950612AB3", "Querétaro"),
+        statements.Party("1006210", "PEÑA & HIJOS <SA>", "PEH800101AB1", "Calle Ñandú 5"),
+    )
+
+
+def test_long_statements_fill_every_page_after_the_first_with_the_same_lines() -> None:
+    lines = tuple(line(n) for n in range(260))
+    statement = statements.Statement(*parties(), date(2020, 3, 2), lines)
+    reader = PdfReader(io.BytesIO(pdf.render(statement)))
+    per_page = [
+        sum(1 for text in page.extract_text().splitlines() if text.startswith("90"))
+        for page in reader.pages
+    ]
+    assert per_page[0] == pdf.FIRST_PAGE_LINES
+    assert per_page[1:4] == [2 * pdf.LATER_BAND_SIZE] * 3
+    assert sum(per_page) == len(lines)
+
+
+def test_the_cycle_collector_is_back_after_drawing_even_when_drawing_fails(monkeypatch) -> None:
+    pdf.render(statements.Statement(*parties(), date(2020, 3, 2), (line(1),)))
+    assert gc.isenabled()
+
+    def broken(*_args, **_kwargs):
+        assert not gc.isenabled()
+        raise RuntimeError("xhtml2pdf broke")
+
+    monkeypatch.setattr(pdf.pisa, "CreatePDF", broken)
+    with pytest.raises(RuntimeError, match="xhtml2pdf broke"):
+        pdf.render(statements.Statement(*parties(), date(2020, 3, 2), (line(1),)))
+    assert gc.isenabled()
 
 
 def rows(content: bytes) -> list[list[str]]:
