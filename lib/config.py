@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
-DEFAULT_DATABASE_URL = "sqlite:///data/envio.db"
+DATABASE_FILE = "envio.db"
 COOKIE_KEY_FILE = "auth_cookie_key"
 MIN_COOKIE_KEY_LENGTH = 32
 
@@ -78,10 +78,6 @@ class Settings:
     sso_auto_create_domain: str = ""
     graph_base_url: str = GRAPH_BASE_URL
 
-    @property
-    def is_embedded_database(self) -> bool:
-        return self.database_url == DEFAULT_DATABASE_URL
-
     def today(self) -> date:
         """The date in the app's time zone: the day a send runs, for file names and logs."""
         return datetime.now(self.timezone).date()
@@ -94,7 +90,8 @@ def load_settings(
     raw = _read_secrets(secrets_file or DEFAULT_SECRETS_FILE)
     raw.update({k: v for k, v in (os.environ if environ is None else environ).items()})
     data_dir = _path(raw.get("DATA_DIR") or PROJECT_ROOT / "data")
-    database_url = _text(raw, "DATABASE_URL", DEFAULT_DATABASE_URL)
+    embedded = f"sqlite:///{data_dir / DATABASE_FILE}"
+    database_url = _text(raw, "DATABASE_URL", embedded)
     return Settings(
         database_url=database_url,
         mail_transport=_choice(raw, "MAIL_TRANSPORT", MAIL_TRANSPORTS),
@@ -112,7 +109,7 @@ def load_settings(
         auth_cookie_key=_cookie_key(raw.get("AUTH_COOKIE_KEY"), data_dir),
         auth_cookie_expiry_days=_days(raw, "AUTH_COOKIE_EXPIRY_DAYS", 1.0),
         timezone=_zone(_text(raw, "TIMEZONE", "America/Mexico_City")),
-        demo_data=_bool(raw, "DEMO_DATA", database_url == DEFAULT_DATABASE_URL),
+        demo_data=_bool(raw, "DEMO_DATA", database_url == embedded),
         data_dir=data_dir,
         background_worker=_bool(raw, "BACKGROUND_WORKER", True),
         password_login=_bool(raw, "PASSWORD_LOGIN", True),

@@ -29,7 +29,7 @@ def load(tmp_path: Path, secrets: Path | None = None, **env: str) -> config.Sett
 
 def test_defaults_work_without_any_configuration(tmp_path: Path) -> None:
     settings = load(tmp_path)
-    assert settings.database_url == "sqlite:///data/envio.db"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'envio.db'}"
     assert settings.mail_transport == "outbox"
     assert settings.outbox_dir == tmp_path / "outbox"
     assert settings.smtp_security == "starttls"
