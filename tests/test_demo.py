@@ -109,8 +109,9 @@ def test_start_loads_demo_once_when_enabled(database_url: str, tmp_path) -> None
 
 
 def test_start_leaves_the_database_empty_when_demo_is_off(database_url: str, tmp_path) -> None:
+    """A DATABASE_URL other than the SQLite file in DATA_DIR gets no demo data by default."""
     settings = config.load_settings(
-        tmp_path / "none.toml", {"DATA_DIR": str(tmp_path), "DATABASE_URL": database_url}
+        tmp_path / "none.toml", {"DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": database_url}
     )
     assert settings.demo_data is False
     engine = app.start(settings)
