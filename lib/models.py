@@ -214,6 +214,10 @@ class SendRun(Base):
     uncertain: Mapped[int] = mapped_column(Integer, default=0)
     log_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     log_error: Mapped[str] = mapped_column(Text, default="")
+    # The worker that closed the run sends its log. If it is gone before recording the outcome,
+    # another worker sends the log again: the analyst may get it twice, never not at all.
+    log_claimed_by: Mapped[str | None] = mapped_column(String(100))
+    log_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -161,7 +161,7 @@ class Worker:
         return touched
 
     def finish_runs(self) -> list[int]:
-        """Close every active run with no open item left and email its log to whoever ran it."""
+        """Close every active run with no open item left, then email the logs that are due."""
         open_items = exists().where(
             SendItem.run_id == SendRun.id, SendItem.status.in_(sending.OPEN_ITEM_STATES)
         )
@@ -176,6 +176,7 @@ class Worker:
         finished = []
         for run_id in candidates:
             with self.sessions() as session, session.begin():
+                now = self.now()
                 closed = session.execute(
                     update(SendRun)
                     .where(
@@ -183,15 +184,54 @@ class Worker:
                         SendRun.status.in_(sending.ACTIVE_RUN_STATES),
                         ~open_items,
                     )
-                    .values(status=sending.RUN_DONE, finished_at=self.now())
+                    .values(
+                        status=sending.RUN_DONE,
+                        finished_at=now,
+                        log_claimed_by=self.name,
+                        log_claimed_at=now,
+                    )
                     .execution_options(synchronize_session=False)
                 )
                 if closed.rowcount != 1:
                     continue  # another worker closed it
                 self._write_counts(session, run_id)
             finished.append(run_id)
+        for run_id in self._logs_due():
             self._send_log(run_id)
         return finished
+
+    def _logs_due(self) -> list[int]:
+        """Logs of finished runs that this worker closed, or whose worker is gone before it
+        recorded the log's outcome (taken over here)."""
+        with self.sessions() as session:
+            waiting = session.execute(
+                select(SendRun.id, SendRun.log_claimed_by, SendRun.log_claimed_at).where(
+                    SendRun.status == sending.RUN_DONE,
+                    SendRun.log_sent_at.is_(None),
+                    SendRun.log_error == "",
+                    SendRun.log_claimed_by.is_not(None),
+                )
+            ).all()
+        due = []
+        for run_id, claimer, claimed_at in waiting:
+            if claimer != self.name:
+                if not self._abandoned(claimer, claimed_at) or not self._take_log(run_id, claimer):
+                    continue
+                log.warning("log email of send run %d taken over from %s", run_id, claimer)
+            due.append(run_id)
+        return due
+
+    def _take_log(self, run_id: int, claimer: str) -> bool:
+        with self.sessions() as session, session.begin():
+            return (
+                session.execute(
+                    update(SendRun)
+                    .where(SendRun.id == run_id, SendRun.log_claimed_by == claimer)
+                    .values(log_claimed_by=self.name, log_claimed_at=self.now())
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                == 1
+            )
 
     def _claim(self, run_id: int | None) -> tuple[int, int, str, str] | None:
         pick = select(SendItem.id).where(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -632,3 +634,68 @@ def test_a_runs_log_goes_out_before_the_next_run_is_sent(
     assert seen == [f"{first}:1006210", f"{second}:1004273", f"{second}:1000001"]
     recipients = [m.recipients[0] for m in server.received]
     assert recipients.index(ANALYST_EMAIL) < recipients.index("plumbers@plumbers.example")
+
+
+class DiesOnTheLog:
+    """Delivers the statements, then the worker dies while handing over the log email."""
+
+    def __init__(self, inner: mail.Transport) -> None:
+        self.inner = inner
+
+    def send(self, message: EmailMessage) -> str:
+        if ANALYST_EMAIL in str(message["To"]):
+            raise SystemExit("killed while sending the log")
+        return self.inner.send(message)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def gone_worker_name() -> str:
+    """A claimer on this machine whose process has ended."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    return f"{socket.gethostname()}:{ended.pid}:abc"
+
+
+def test_a_log_left_by_a_worker_that_died_sending_it_goes_out_from_the_next_worker(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    run_id = start_run(catalog, ["1006210", "1004273"])
+    dying = worker.Worker(
+        catalog,
+        settings,
+        transport=DiesOnTheLog(smtp_to(server.port)),
+        pacer=mail.Pacer(0),
+        name=gone_worker_name(),
+    )
+    with pytest.raises(SystemExit):
+        dying.run(threading.Event(), run_id=run_id, until_idle=True, poll=0.01)
+    assert finished_run(catalog, run_id).status == sending.RUN_DONE
+    assert server.to(ANALYST_EMAIL) == []
+
+    work(catalog, settings, smtp_to(server.port))
+
+    (log_mail,) = server.to(ANALYST_EMAIL)
+    attachment = next(log_mail.message.iter_attachments())
+    assert attachment.get_filename() == "LogEnvioMasivo_20261129.txt"
+    assert len(attachment.get_content().splitlines()) == 2
+    assert len(statement_mails(server)) == 2
+    assert finished_run(catalog, run_id).log_sent_at is not None
+
+
+def test_a_log_being_sent_by_a_live_worker_is_not_taken_over(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    run_id = start_run(catalog, ["1006210"])
+    with catalog() as session, session.begin():
+        (item,) = sending.items(session, run_id)
+        item.status = sending.SENT
+        run = session.get_one(SendRun, run_id)
+        run.status, run.log_claimed_by = sending.RUN_DONE, "otra-maquina:1:abc"
+        run.log_claimed_at = worker.utcnow()
+
+    work(catalog, settings, smtp_to(server.port))
+
+    assert server.received == []
+    assert finished_run(catalog, run_id).log_sent_at is None
