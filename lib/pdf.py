@@ -5,7 +5,8 @@ template prints the items in bands of lines (`bands`); the page count is guessed
 rather than laid out twice; two small hooks (`_speedups`) spare xhtml2pdf work it repeats for
 every document; the cycle collector pauses while a document is drawn; `rl_accel` (a pinned
 dependency) gives ReportLab its C text routines. xhtml2pdf draws one document at a time per
-process: use processes, not threads, to keep both cores busy."""
+process: use processes, not threads, to keep both cores busy.
+"""
 
 from __future__ import annotations
 

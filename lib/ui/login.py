@@ -96,6 +96,8 @@ class _VersionedCookie(CookieModel):
         cookie_expiry_days: float,
         path: str | None = None,
     ) -> None:
+        """The library's arguments (`path` unused: settings come from lib.config); unlike the
+        library's, it renders no component."""
         self.cookie_name = cookie_name
         self.cookie_key = cookie_key
         self.cookie_expiry_days = cookie_expiry_days
