@@ -99,7 +99,8 @@ class Smtp:
     """One connection reused across messages, reopened when the server dropped it.
 
     A 4xx reply or a connection failure before the message was handed over is retried with
-    backoff a bounded number of times; a 5xx reply fails at once with the server's words.
+    backoff a bounded number of times; a 5xx reply fails at once with the server's words, and
+    so does a server certificate this machine does not trust (waiting does not fix it).
     """
 
     def __init__(
@@ -136,6 +137,12 @@ class Smtp:
             connection = self._connect()
             _expect(connection.mail(sender), "remitente rechazado")
             refused = self._recipients(connection, recipients)
+        except ssl.SSLCertVerificationError as exc:
+            self._drop()
+            raise DeliveryError(
+                "el certificado del servidor SMTP no es de confianza "
+                f"({exc.verify_message}); revisa SMTP_HOST y SMTP_SECURITY"
+            ) from None
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise _Retry(f"sin conexión con el servidor SMTP: {_describe(exc)}") from None

@@ -1,16 +1,19 @@
 """A real SMTP server on loopback (aiosmtpd) that keeps what it receives and can misbehave the
-ways real servers do: refuse a recipient, answer 4xx for a while, hang up, stall in DATA.
+ways real servers do: refuse a recipient, answer 4xx for a while, hang up, stall in DATA. It can
+also require STARTTLS or speak TLS from the first byte, with a given certificate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 from base64 import b64decode
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -24,6 +27,7 @@ class Received:
     mail_from: str
     recipients: list[str]
     content: bytes
+    encrypted: bool = False  # the message came over TLS
 
     @property
     def message(self) -> EmailMessage:
@@ -93,7 +97,12 @@ class Handler:
             return self.faults.temporary_reply
         with self.lock:
             self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    bytes(envelope.content),
+                    encrypted=server.transport.get_extra_info("ssl_object") is not None,
+                )
             )
         self.in_data.set()
         if self.faults.stall_data is not None:
@@ -109,8 +118,15 @@ class MailServer:
     """`with MailServer() as server:` listens on 127.0.0.1:<free port> until the block ends."""
 
     def __init__(
-        self, *, users: dict[str, str] | None = None, bearer_tokens: set[str] | None = None
+        self,
+        *,
+        users: dict[str, str] | None = None,
+        bearer_tokens: set[str] | None = None,
+        tls: str = "",
+        certificate: tuple[Path, Path] | None = None,
     ) -> None:
+        """`tls`: "" (plain), "starttls" (required before MAIL) or "ssl" (from the first byte),
+        with `certificate` as (certificate file, key file)."""
         self.faults = Faults()
         self.handler = Handler(self.faults)
         self.handler.bearer_tokens = bearer_tokens or set()
@@ -123,6 +139,14 @@ class MailServer:
                 "authenticator": self._authenticate,
                 "auth_require_tls": False,
             }
+        if tls:
+            assert certificate is not None, "TLS needs a certificate"
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*certificate)
+            if tls == "starttls":
+                options |= {"tls_context": context, "require_starttls": True}
+            else:
+                options["ssl_context"] = context
         self.controller = Controller(
             self.handler, hostname="127.0.0.1", port=free_port(), **options
         )
