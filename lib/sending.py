@@ -17,7 +17,16 @@ from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from lib import catalog, normalize
-from lib.models import AuditEvent, Company, Customer, OpenItem, Recipient, SendItem, SendRun
+from lib.models import (
+    AuditEvent,
+    Company,
+    Customer,
+    OpenItem,
+    Recipient,
+    SendItem,
+    SendRun,
+    utcnow,
+)
 
 PENDING, SENDING, SENT, FAILED, SKIPPED, UNCERTAIN = (
     "pending",
@@ -317,6 +326,36 @@ def log_line(run: SendRun, item: SendItem) -> str:
 def log_text(session: Session, run: SendRun) -> str:
     """The log file: one line per customer, CRLF so Notepad shows it as the manual does."""
     return "".join(f"{log_line(run, item)}\r\n" for item in items(session, run.id))
+
+
+def stop(session: Session, run_id: int, *, username: str) -> int:
+    """Stop a run: its customers no worker has taken yet are recorded as not sent, saying who
+    stopped it (Reintentar fallidos sends them later); those being sent finish. The worker then
+    closes the run and emails its log as usual. Returns how many customers were stopped.
+    """
+    run = session.get(SendRun, run_id)
+    if run is None or run.status not in ACTIVE_RUN_STATES:
+        raise normalize.InvalidValue(f"el envío {run_id} ya terminó; no hay nada que detener")
+    stopped = session.execute(
+        update(SendItem)
+        .where(
+            SendItem.run_id == run_id,
+            SendItem.status == PENDING,
+            SendItem.claimed_by.is_(None),
+        )
+        .values(status=FAILED, error=f"envío detenido por {username}", finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.add(
+        AuditEvent(
+            username=username,
+            action="send_run_stop",
+            entity="send_run",
+            entity_key=str(run_id),
+            details=f"{stopped} clientes sin enviar",
+        )
+    )
+    return stopped
 
 
 def retry(

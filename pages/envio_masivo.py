@@ -22,6 +22,7 @@ LISTING, SELECTION, EDITOR_VERSION, EDITOR_INPUTS, EDITOR_SHOWN, SHOWN_RUN = (
     "envio-editor-mostrado",
     "envio-mostrado",
 )
+STOP_ASKED, STOP_CONFIRMED = "envio-detener", "envio-detener-confirmado"
 
 
 def key_of(candidate: sending.Candidate) -> str:
@@ -74,6 +75,42 @@ def procesar(listing: dict, chosen: list[sending.Candidate]) -> None:
     ui.report(True, f"Se creó el envío núm. {run.id} para {run.total:,} clientes.")
 
 
+def stop_control(run_id: int) -> None:
+    """Detener envío, after a confirmation that says what happens to the customers left.
+
+    This runs inside the live fragment, whose reruns skip the login checks: the confirmed stop
+    is done by the next full run (`stop`).
+    """
+    if st.session_state.get(STOP_ASKED) != run_id:
+        if st.button("Detener envío", icon=":material/stop_circle:"):
+            st.session_state[STOP_ASKED] = run_id
+            st.rerun()
+        return
+    st.warning(
+        "Los clientes que aún no se envían quedarán como no enviados («envío detenido»); "
+        "podrás enviarlos después con Reintentar fallidos, en Historial de envíos. "
+        "Los que se están enviando en este momento terminan."
+    )
+    yes, no, _ = st.columns([1, 1, 3])
+    if no.button("No, seguir enviando"):
+        del st.session_state[STOP_ASKED]
+        st.rerun()
+    if yes.button("Sí, detener", type="primary"):
+        del st.session_state[STOP_ASKED]
+        st.session_state[STOP_CONFIRMED] = run_id
+        st.rerun()
+
+
+def stop(run_id: int) -> None:
+    try:
+        with ui.session() as session, session.begin():
+            stopped = sending.stop(session, run_id, username=ui.actor())
+    except InvalidValue as exc:
+        ui.refuse(exc)
+        return
+    ui.report(True, f"Envío núm. {run_id} detenido: {stopped:,} clientes quedaron sin enviar.")
+
+
 def follow(run_id: int) -> bool:
     """Draw the run; True once it has finished."""
     with ui.session() as session:
@@ -91,6 +128,8 @@ def follow(run_id: int) -> bool:
         column.metric(label, f"{shown.counts.get(status, 0):,}")
     if run.status == sending.RUN_PENDING:
         st.info("El envío empieza en cuanto el proceso de envío lo toma (unos segundos).")
+    if shown.counts.get(sending.PENDING):
+        stop_control(run.id)
     st.dataframe(ui.items_table(rows), hide_index=True, width="stretch")
     if shown.finished:
         ui.log_notice(run)
@@ -176,6 +215,8 @@ if listing is not None:
         if st.button("Procesar", type="primary", disabled=not chosen):
             procesar(listing, chosen)
 
+if (confirmed := st.session_state.pop(STOP_CONFIRMED, None)) is not None:
+    stop(confirmed)
 with ui.session() as session:
     shown_run = sending.run_to_show(
         session, st.session_state.get(SHOWN_RUN), ui.current_user().username

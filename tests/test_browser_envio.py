@@ -124,3 +124,33 @@ def test_closing_the_page_mid_run_does_not_stop_it(
     )
     catalog = su01_catalog(database)
     assert len([m for m in smtp.received if ANA not in m.recipients]) == len(catalog)
+
+
+def test_detener_stops_a_run_and_the_customers_left_are_not_sent(
+    smtp: MailServer, people: dict[str, str], app_server: AppServer, page: Page, database
+) -> None:
+    smtp.faults.stall_data = threading.Event()
+    open_send_page(page, app_server, people)
+    search(page, "SU01")
+    page.get_by_role("button", name="Procesar").click()
+    assert smtp.handler.in_data.wait(60)  # the first customer is with the server
+
+    page.get_by_role("button", name="Detener envío").click()
+    expect(page.get_by_text(re.compile("quedarán como no enviados"))).to_be_visible()
+    page.get_by_role("button", name="Sí, detener").click()
+    total = len(su01_catalog(database))
+    expect(
+        page.get_by_text(f"Envío núm. 1 detenido: {total - 1} clientes quedaron sin enviar.")
+    ).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("button", name="Detener envío")).to_have_count(0)
+    smtp.faults.stall_data.set()
+
+    expect(page.get_by_role("heading", name="Envío núm. 1 · Terminado")).to_be_visible(
+        timeout=60_000
+    )
+    assert metric(page, "Enviados") == "1"
+    assert metric(page, "Con error") == str(total - 1)
+    assert len([m for m in smtp.received if ANA not in m.recipients]) == 1
+    (log_mail,) = smtp.to(ANA)
+    log = next(log_mail.message.iter_attachments()).get_content().splitlines()
+    assert sum(line.endswith("Enviado: error: envío detenido por ana") for line in log) == total - 1

@@ -134,6 +134,30 @@ def test_a_second_procesar_for_the_same_customers_is_refused(customers, database
     assert list(runs_items(database)) == [1]
 
 
+def test_detener_asks_first_then_leaves_the_customers_not_sent(customers, database) -> None:
+    at = buscar(start(ENVIO, user="ana"))
+    button(at, "Procesar").click()
+    at.run()
+    button(at, "Detener envío").click()
+    at.run()
+
+    assert at.warning[0].value.startswith("Los clientes que aún no se envían quedarán")
+    assert runs_items(database) == {1: ["1000001", "1004273", "1006210"]}
+    button(at, "No, seguir enviando").click()
+    at.run()
+    assert not at.warning
+    button(at, "Detener envío").click()
+    at.run()
+    button(at, "Sí, detener").click()
+    at.run()
+
+    assert not at.exception
+    assert at.success[0].value == "Envío núm. 1 detenido: 3 clientes quedaron sin enviar."
+    with database() as session:
+        reasons = {item.error for item in session.query(SendItem)}
+    assert reasons == {"envío detenido por ana"}
+
+
 def send_everything(database: sessionmaker[Session], tmp_settings: config.Settings) -> None:
     runner = worker.Worker(database, tmp_settings, transport=mail.Outbox(tmp_settings.outbox_dir))
     runner.run(threading.Event(), until_idle=True, poll=0.01)

@@ -699,3 +699,47 @@ def test_a_log_being_sent_by_a_live_worker_is_not_taken_over(
 
     assert server.received == []
     assert finished_run(catalog, run_id).log_sent_at is None
+
+
+def test_stopping_a_run_leaves_the_customers_not_taken_as_not_sent_and_retriable(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    run_id = start_run(catalog, ["1006210", "1004273", "1000001"])
+    with catalog() as session, session.begin():
+        taken = sending.items(session, run_id)[0]
+        taken.claimed_by, taken.claimed_at = "otra-maquina:1:abc", worker.utcnow()
+
+    with catalog() as session, session.begin():
+        stopped = sending.stop(session, run_id, username="ana")
+
+    assert stopped == 2
+    result = outcomes(catalog, run_id)
+    assert result["1006210"] == (sending.PENDING, "")  # a worker has it: it finishes
+    assert result["1004273"] == result["1000001"] == (sending.FAILED, "envío detenido por ana")
+    with catalog() as session, session.begin():
+        taken = sending.items(session, run_id)[0]
+        taken.status, taken.claimed_by = sending.SENT, None
+
+    work(catalog, settings, smtp_to(server.port))
+
+    assert statement_mails(server) == []
+    run = finished_run(catalog, run_id)
+    assert (run.status, run.sent, run.failed) == (sending.RUN_DONE, 1, 2)
+    (log_mail,) = server.to(ANALYST_EMAIL)
+    log_lines = next(log_mail.message.iter_attachments()).get_content().splitlines()
+    assert sum(line.endswith("Enviado: error: envío detenido por ana") for line in log_lines) == 2
+    with catalog() as session, session.begin():
+        again = sending.retry(
+            session, run_id, username="ana", notify_email=ANALYST_EMAIL, run_date=RUN_DATE
+        )
+        assert again.total == 2
+
+
+def test_a_finished_run_cannot_be_stopped(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    run_id = start_run(catalog, ["1006210"])
+    work(catalog, settings, smtp_to(server.port))
+
+    with catalog() as session, pytest.raises(InvalidValue, match="ya terminó"):
+        sending.stop(session, run_id, username="ana")
