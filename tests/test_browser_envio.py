@@ -85,6 +85,9 @@ def test_envio_masivo_sends_exactly_the_selected_customers_and_the_log(
 
     untick(page, [1, 3], len(catalog))
     page.get_by_role("button", name="Procesar").click()
+    expect(page.get_by_role("heading", name=re.compile("Envío núm. 1"))).to_be_visible()
+    with database() as session:
+        assert sending.progress(session, 1).run.total == len(catalog) - 2
 
     expect(page.get_by_role("heading", name="Envío núm. 1 · Terminado")).to_be_visible(
         timeout=120_000
@@ -103,14 +106,21 @@ def test_envio_masivo_sends_exactly_the_selected_customers_and_the_log(
     assert all(line.endswith("| Enviado: ok") for line in log.splitlines())
 
 
-def test_closing_the_page_mid_run_does_not_stop_it(
-    smtp: MailServer, people: dict[str, str], app_server: AppServer, page: Page, database
+def start_stalled_run(
+    smtp: MailServer, page: Page, app_server: AppServer, people: dict[str, str]
 ) -> None:
+    """Procesar for SU01 with the server holding the first customer's DATA until released."""
     smtp.faults.stall_data = threading.Event()
     open_send_page(page, app_server, people)
     search(page, "SU01")
     page.get_by_role("button", name="Procesar").click()
     assert smtp.handler.in_data.wait(60)
+
+
+def test_closing_the_page_mid_run_does_not_stop_it(
+    smtp: MailServer, people: dict[str, str], app_server: AppServer, page: Page, database
+) -> None:
+    start_stalled_run(smtp, page, app_server, people)
     expect(page.get_by_role("heading", name=re.compile("Envío núm. 1"))).to_be_visible()
     context = page.context
     page.close()
@@ -129,11 +139,7 @@ def test_closing_the_page_mid_run_does_not_stop_it(
 def test_detener_stops_a_run_and_the_customers_left_are_not_sent(
     smtp: MailServer, people: dict[str, str], app_server: AppServer, page: Page, database
 ) -> None:
-    smtp.faults.stall_data = threading.Event()
-    open_send_page(page, app_server, people)
-    search(page, "SU01")
-    page.get_by_role("button", name="Procesar").click()
-    assert smtp.handler.in_data.wait(60)  # the first customer is with the server
+    start_stalled_run(smtp, page, app_server, people)
 
     page.get_by_role("button", name="Detener envío").click()
     expect(page.get_by_text(re.compile("quedarán como no enviados"))).to_be_visible()
