@@ -158,3 +158,22 @@ def test_logout_ends_the_session_everywhere(people, database) -> None:
     assert [t.label for t in at.text_input] == ["Usuario", "Contraseña"]
     with database() as session:
         assert users.find(session, "ana").session_version == 2
+
+
+def test_the_cookie_writer_never_moves_the_pages_own_elements(people) -> None:
+    """The writer comes and goes; had it shifted the page, a data editor below would be drawn
+    anew and drop the rows the user had just unticked (seen once in the Envío masivo test)."""
+
+    def layout(at: AppTest) -> list[str]:
+        return [type(node).__name__ for node in at.main.children.values()]
+
+    at = start("pages/envio_masivo.py", user="ana")
+    before = layout(at)
+    at.session_state["cookie_pending"] = {"token": "x", "expires": "2030-01-01T00:00:00+00:00"}
+    at.run()
+
+    assert not at.exception
+    assert layout(at) == before
+    assert [type(node).__name__ for node in at.main.children[0].children.values()] == [
+        "UnknownElement"
+    ]

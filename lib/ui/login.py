@@ -26,6 +26,7 @@ import streamlit as st
 import streamlit_authenticator as stauth
 from extra_streamlit_components.CookieManager import _component_func as cookie_component
 from sqlalchemy.orm import Session, sessionmaker
+from streamlit.delta_generator import DeltaGenerator
 from streamlit_authenticator.controllers import cookie_controller
 from streamlit_authenticator.models import AuthenticationModel, CookieModel
 from streamlit_authenticator.utilities import LoginError
@@ -88,6 +89,10 @@ class _VersionedCookie(CookieModel):
     """
 
     sessions: sessionmaker[Session]
+    # Where the component goes: a container drawn on every run at the same place, so that the
+    # component coming and going never moves the page's own elements (a moved data editor is
+    # drawn anew and loses the rows the user had edited).
+    slot: DeltaGenerator
 
     def __init__(
         self,
@@ -121,21 +126,23 @@ class _VersionedCookie(CookieModel):
         pending = st.session_state.get("cookie_pending")
         if not pending:
             return
-        written = cookie_component(
-            method="set",
-            cookie=self.cookie_name,
-            value=pending["token"],
-            options={"path": "/", "expires": pending["expires"], "sameSite": "strict"},
-            key="escribir_sesion",
-            default=False,
-        )
+        with self.slot:
+            written = cookie_component(
+                method="set",
+                cookie=self.cookie_name,
+                value=pending["token"],
+                options={"path": "/", "expires": pending["expires"], "sameSite": "strict"},
+                key="escribir_sesion",
+                default=False,
+            )
         if written:
             del st.session_state["cookie_pending"]
 
     def delete_cookie(self) -> None:
-        cookie_component(
-            method="delete", cookie=self.cookie_name, key="borrar_sesion", default=False
-        )
+        with self.slot:
+            cookie_component(
+                method="delete", cookie=self.cookie_name, key="borrar_sesion", default=False
+            )
 
     def get_cookie(self) -> dict | None:
         token = super().get_cookie()
@@ -174,7 +181,8 @@ def start(settings: config.Settings, sessions: sessionmaker[Session]) -> None:
     model = authenticator.authentication_controller.authentication_model
     model.__class__ = _DatabaseChecks
     model.sessions, model.zone = sessions, settings.timezone
-    authenticator.cookie_controller.cookie_model.sessions = sessions
+    cookie = authenticator.cookie_controller.cookie_model
+    cookie.sessions, cookie.slot = sessions, st.container()
     _current.set(authenticator)
     if not st.session_state.get("authentication_status"):
         try:
