@@ -177,3 +177,16 @@ def test_the_cookie_writer_never_moves_the_pages_own_elements(people) -> None:
     assert [type(node).__name__ for node in at.main.children[0].children.values()] == [
         "UnknownElement"
     ]
+
+
+def test_a_notice_after_a_change_never_moves_the_pages_own_elements(people) -> None:
+    def layout(at: AppTest) -> list[str]:
+        return [type(node).__name__ for node in at.main.children.values()]
+
+    at = start("pages/envio_masivo.py", user="ana")
+    before = layout(at)
+    at.session_state["flash"] = "Se creó el envío núm. 1 para 3 clientes."
+    at.run()
+
+    assert at.success[0].value == "Se creó el envío núm. 1 para 3 clientes."
+    assert layout(at) == before

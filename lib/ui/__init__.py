@@ -246,8 +246,11 @@ def run_app() -> None:
         if not sso.active():
             login.write_pending_cookie()
         _sidebar(user, factory)
+    # Drawn on every run, empty or not: a notice that came and went would move the page's
+    # elements, and a moved data editor is drawn anew without the user's edits.
+    notices = st.container()
     if notice := st.session_state.pop("flash", None):
-        st.success(literal(notice))
+        notices.success(literal(notice))
     token = _through_navigation.set(True)
     try:
         page.run()
