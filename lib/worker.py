@@ -158,10 +158,11 @@ class Worker:
                 changed = self._release(item_id, claimer)
             touched += changed
             log.warning("recovered send item %d left %s by %s", item_id, status, claimer)
+        self._take_over_logs()
         return touched
 
     def finish_runs(self) -> list[int]:
-        """Close every active run with no open item left, then email the logs that are due."""
+        """Close every active run with no open item left and email its log to whoever ran it."""
         open_items = exists().where(
             SendItem.run_id == SendRun.id, SendItem.status.in_(sending.OPEN_ITEM_STATES)
         )
@@ -196,13 +197,12 @@ class Worker:
                     continue  # another worker closed it
                 self._write_counts(session, run_id)
             finished.append(run_id)
-        for run_id in self._logs_due():
             self._send_log(run_id)
         return finished
 
-    def _logs_due(self) -> list[int]:
-        """Logs of finished runs that this worker closed, or whose worker is gone before it
-        recorded the log's outcome (taken over here)."""
+    def _take_over_logs(self) -> None:
+        """Send the logs of finished runs whose worker is gone before it recorded the log's
+        outcome (the analyst may get such a log twice, never not at all)."""
         with self.sessions() as session:
             waiting = session.execute(
                 select(SendRun.id, SendRun.log_claimed_by, SendRun.log_claimed_at).where(
@@ -212,14 +212,11 @@ class Worker:
                     SendRun.log_claimed_by.is_not(None),
                 )
             ).all()
-        due = []
         for run_id, claimer, claimed_at in waiting:
-            if claimer != self.name:
-                if not self._abandoned(claimer, claimed_at) or not self._take_log(run_id, claimer):
-                    continue
-                log.warning("log email of send run %d taken over from %s", run_id, claimer)
-            due.append(run_id)
-        return due
+            if not self._abandoned(claimer, claimed_at) or not self._take_log(run_id, claimer):
+                continue
+            log.warning("log email of send run %d taken over from %s", run_id, claimer)
+            self._send_log(run_id)
 
     def _take_log(self, run_id: int, claimer: str) -> bool:
         with self.sessions() as session, session.begin():
