@@ -49,6 +49,16 @@ def log_in(page: Page, username: str, password: str, *, expect_success: bool = T
     settle(page)
 
 
+def paste(page: Page, rows: str) -> None:
+    """Paste tab-separated rows into the first data editor as a user does: the text on the
+    clipboard, one click on the first cell, Control+V (the page needs clipboard permissions)."""
+    page.evaluate("text => navigator.clipboard.writeText(text)", rows)
+    grid = page.locator('[data-testid="stDataFrameResizable"]').first.bounding_box()
+    page.mouse.click(grid["x"] + 60, grid["y"] + 52)
+    page.keyboard.press("Control+V")
+    page.wait_for_timeout(1_500)  # the editor sends a paste to the app a moment later
+
+
 def test_a_page_url_opened_before_login_shows_the_login_then_the_page(
     people: dict[str, str], app_server: AppServer, page: Page
 ) -> None:
@@ -196,15 +206,11 @@ def test_masiva_paste_from_excel_procesar_grabar(
     page.goto(f"{app_server.url}/catalogo_masiva")
     log_in(page, "ana", people["ana"])
     expect(page.get_by_role("heading", name="Catálogo Envío Masivo › Masiva")).to_be_visible()
-    page.evaluate(
-        "navigator.clipboard.writeText("
-        "'Sociedad\\tNo. Cliente\\tCorreo\\nsm02\\t0001006210\\tCobranza@Pena.MX; x@pena.mx\\n"
-        "SM02\\t9999999\\ta@b.mx\\n')"
+    paste(
+        page,
+        "Sociedad\tNo. Cliente\tCorreo\nsm02\t0001006210\tCobranza@Pena.MX; x@pena.mx\n"
+        "SM02\t9999999\ta@b.mx\n",
     )
-    grid = page.locator('[data-testid="stDataFrameResizable"]').first.bounding_box()
-    page.mouse.click(grid["x"] + 60, grid["y"] + 52)
-    page.keyboard.press("Control+V")
-    page.wait_for_timeout(1_500)  # the editor sends a paste to the app a moment later
     settle(page)
     page.get_by_role("button", name="Procesar").click()
     expect(page.get_by_text("La fila 1 parece un encabezado y se ignoró.")).to_be_visible()

@@ -26,7 +26,7 @@ from lib import tables
 from lib.models import Customer, Recipient
 from lib.ui import APOLOGY
 from tests.support import AppServer
-from tests.test_browser import log_in, settle
+from tests.test_browser import log_in, paste, settle
 from tests.test_browser_envio import search, untick
 
 pytestmark = pytest.mark.manual
@@ -211,18 +211,14 @@ def test_manual_screens_of_the_analista(
 
     # 2.2 Alta Masiva: paste, Procesar, Grabar; and the file upload
     nav(page, "Masiva", "Catálogo Envío Masivo › Masiva")
-    page.evaluate(
-        "navigator.clipboard.writeText("
-        "'Sociedad\\tNo. Cliente\\tCorreo\\n"
-        f"SM02\\t{number}\\tcobranza@cliente.mx;pagos@cliente.mx\\n"
-        "SM02\\t0001006210\\tcxc@agroequipos.mx\\n"
-        "sm05 \\t1234567\\tcompras@cliente.mx\\n"
-        "SM02\\t1004273\\tcobranza@plumbers\\n')"
+    paste(
+        page,
+        "Sociedad\tNo. Cliente\tCorreo\n"
+        f"SM02\t{number}\tcobranza@cliente.mx;pagos@cliente.mx\n"
+        "SM02\t0001006210\tcxc@agroequipos.mx\n"
+        "sm05 \t1234567\tcompras@cliente.mx\n"
+        "SM02\t1004273\tcobranza@plumbers\n",
     )
-    grid = page.locator('[data-testid="stDataFrameResizable"]').first.bounding_box()
-    page.mouse.click(grid["x"] + 60, grid["y"] + 52)
-    page.keyboard.press("Control+V")
-    page.wait_for_timeout(1_500)  # the editor sends a paste to the app a moment later
     camera.shot("20_masiva_pegar", page.get_by_role("heading", name="Catálogo Envío Masivo"),
                 page.get_by_role("button", name="Procesar"), height=1000)  # fmt: skip
     page.get_by_role("button", name="Procesar").click()
