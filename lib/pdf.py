@@ -1,11 +1,12 @@
 """The statement as PDF: the Jinja2 template in `lib/templates/`, drawn by xhtml2pdf.
 
 Speed (docs/PERFORMANCE.md): xhtml2pdf pays for every table cell and every line in a cell, so the
-template prints the items in bands of lines (`bands`); the page count is guessed and checked
-rather than laid out twice; two small hooks (`_speedups`) spare xhtml2pdf work it repeats for
-every document; the cycle collector pauses while a document is drawn; `rl_accel` (a pinned
-dependency) gives ReportLab its C text routines. xhtml2pdf draws one document at a time per
-process: use processes, not threads, to keep both cores busy.
+template prints the items in bands of lines (`bands`), each with its height so that xhtml2pdf
+need not measure them; the page count is guessed and checked rather than laid out twice; two
+small hooks (`_speedups`) spare xhtml2pdf work it repeats for every document; the cycle
+collector pauses while a document is drawn; `rl_accel` (a pinned dependency) gives ReportLab its
+C text routines. xhtml2pdf draws one document at a time per process: use processes, not
+threads, to keep both cores busy.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,17 +40,26 @@ LOGO_SUFFIXES = (".png", ".jpg", ".jpeg")
 # A line with a value wider than its column, in points at the template's font, gets a row of its
 # own so that it can wrap without shifting the lines below it. The widths are the template's
 # column widths on a letter page, less the cell padding; keep them in step with the template.
+# The band's font, line spacing and vertical padding are given to the template's CSS from here,
+# since a band's height follows from them.
 BAND_SIZE = 20
 FIRST_PAGE_LINES = 40
 LATER_BAND_SIZE = 30
 BAND_FONT = ("Helvetica", 8)
-BAND_COLUMNS: dict[str, tuple[float, Callable[[statements.Line], str]]] = {
-    "Documento": (61, lambda line: line.doc_no),
-    "Tipo": (66, lambda line: line.doc_type),
-    "Referencia": (72, lambda line: line.reference),
-    "Importe": (66, lambda line: formatting.money(line.amount)),
-    "Saldo": (66, lambda line: formatting.money(line.open_amount)),
-    "Moneda": (33, lambda line: line.currency),
+BAND_LEADING = 10.4
+BAND_PADDING = (2, 1)
+# What each line prints in each column, and the room (points) in the columns whose values vary in
+# width; dates and days always fit.
+BAND_COLUMNS: dict[str, tuple[Callable[[statements.Line], str], float | None]] = {
+    "doc_no": (lambda line: line.doc_no, 61),
+    "doc_type": (lambda line: line.doc_type, 66),
+    "doc_date": (lambda line: formatting.day(line.doc_date), None),
+    "due_date": (lambda line: formatting.day(line.due_date), None),
+    "reference": (lambda line: line.reference, 72),
+    "days_overdue": (lambda line: str(line.days_overdue) if _overdue(line) else "", None),
+    "amount": (lambda line: formatting.money(line.amount), 66),
+    "open_amount": (lambda line: formatting.money(line.open_amount), 66),
+    "currency": (lambda line: line.currency, 33),
 }
 
 # Pages of the statements drawn in this process, by (logo or not, number of lines).
@@ -63,6 +74,21 @@ class PdfError(RuntimeError):
     """xhtml2pdf could not draw the statement (a broken template, typically)."""
 
 
+@dataclass(frozen=True)
+class Band:
+    """Lines printed as one row of the items table: `text` has each column's values, one per
+    line, formatted here rather than in the template because there are thousands of them.
+
+    `height` (points) is given to xhtml2pdf when every line fits its columns, one line each:
+    a row without it is measured cell by cell, and measured again each time the table breaks
+    across a page, about 7 % of a 300-line statement. A line that may wrap has none.
+    """
+
+    lines: tuple[statements.Line, ...]
+    text: dict[str, str]
+    height: float | None
+
+
 def html(statement: statements.Statement, *, logo: Path | None = None, total_pages: int = 1) -> str:
     return templating.render_file(
         TEMPLATE,
@@ -71,6 +97,9 @@ def html(statement: statements.Statement, *, logo: Path | None = None, total_pag
         cutoff_date=statement.cutoff_date,
         lines=statement.lines,
         bands=bands(statement.lines),
+        band_font=BAND_FONT,
+        band_leading=BAND_LEADING,
+        band_padding=BAND_PADDING,
         totals=statement.totals,
         aging=statement.aging,
         buckets=statements.BUCKETS,
@@ -79,32 +108,48 @@ def html(statement: statements.Statement, *, logo: Path | None = None, total_pag
     )
 
 
-def bands(lines: tuple[statements.Line, ...]) -> list[tuple[statements.Line, ...]]:
+def bands(lines: tuple[statements.Line, ...]) -> list[Band]:
     """The lines in rows of BAND_SIZE, then LATER_BAND_SIZE; a line too wide for a column in a
     row alone."""
-    result: list[tuple[statements.Line, ...]] = []
-    band: list[statements.Line] = []
+    result: list[Band] = []
+    band: list[tuple[statements.Line, dict[str, str]]] = []
     for number, line in enumerate(lines):
-        if not _fits(line):
+        text = {name: value(line) for name, (value, _width) in BAND_COLUMNS.items()}
+        if not _fits(text):
             if band:
-                result.append(tuple(band))
-            result.append((line,))
+                result.append(_band(band, fits=True))
+            result.append(_band([(line, text)], fits=False))
             band = []
             continue
-        band.append(line)
+        band.append((line, text))
         started = number + 1 - len(band)
         if len(band) == (BAND_SIZE if started < FIRST_PAGE_LINES else LATER_BAND_SIZE):
-            result.append(tuple(band))
+            result.append(_band(band, fits=True))
             band = []
     if band:
-        result.append(tuple(band))
+        result.append(_band(band, fits=True))
     return result
 
 
-def _fits(line: statements.Line) -> bool:
-    return all(
-        stringWidth(text(line), *BAND_FONT) <= width for width, text in BAND_COLUMNS.values()
+def _band(lines: list[tuple[statements.Line, dict[str, str]]], *, fits: bool) -> Band:
+    return Band(
+        tuple(line for line, _text in lines),
+        {name: "\n".join(text[name] for _line, text in lines) for name in BAND_COLUMNS},
+        round(len(lines) * BAND_LEADING + sum(BAND_PADDING), 2) if fits else None,
     )
+
+
+def _fits(text: dict[str, str]) -> bool:
+    return all(
+        stringWidth(text[name], *BAND_FONT) <= width
+        for name, (_value, width) in BAND_COLUMNS.items()
+        if width is not None
+    )
+
+
+def _overdue(line: statements.Line) -> bool:
+    """Days overdue are printed only for what is still owed and past due."""
+    return line.days_overdue > 0 and line.open_amount > 0
 
 
 def render(statement: statements.Statement, *, logo: Path | None = None) -> bytes:

@@ -1,5 +1,6 @@
 import gc
 import io
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 from email import message_from_bytes, policy
@@ -256,8 +257,27 @@ def line(n: int, **changes) -> statements.Line:
     ],
 )
 def test_items_are_printed_in_bands(lines, expected) -> None:
-    numbers = [[int(item.doc_no) - 9000000000 for item in band] for band in pdf.bands(lines)]
+    numbers = [[int(item.doc_no) - 9000000000 for item in band.lines] for band in pdf.bands(lines)]
     assert numbers == expected
+
+
+def test_a_band_has_each_columns_text_and_its_height_unless_it_may_wrap() -> None:
+    lines = (
+        line(0, days_overdue=45, amount=Decimal("-1234.5")),
+        line(1, days_overdue=0),
+        line(2, reference="PEDIDO 4500012345 CONTRATO MARCO 2026 & <B>"),
+        line(3, days_overdue=12, open_amount=Decimal("0")),
+    )
+    first, wide, last = pdf.bands(lines)
+    assert first.text["doc_no"] == "9000000000\n9000000001"
+    assert first.text["days_overdue"] == "45\n"
+    assert first.text["amount"] == "-$1,234.50\n$100.00"
+    assert first.text["doc_date"] == "01/01/2020\n01/01/2020"
+    assert first.height == 2 * pdf.BAND_LEADING + sum(pdf.BAND_PADDING)
+    assert wide.height is None
+    assert wide.text["reference"] == "PEDIDO 4500012345 CONTRATO MARCO 2026 & <B>"
+    assert last.text["days_overdue"] == ""  # nothing owed: not overdue
+    assert last.height == pdf.BAND_LEADING + sum(pdf.BAND_PADDING)
 
 
 def test_after_the_first_page_bands_are_bigger_and_a_wide_line_still_stands_alone() -> None:
@@ -267,7 +287,7 @@ def test_after_the_first_page_bands_are_bigger_and_a_wide_line_still_stands_alon
         line(n, reference="PEDIDO 4500012345 CONTRATO MARCO 2026" if n == wide else f"A-{n}")
         for n in range(wide + later + 3)
     )
-    sizes = [len(band) for band in pdf.bands(lines)]
+    sizes = [len(band.lines) for band in pdf.bands(lines)]
     assert sizes[: pdf.FIRST_PAGE_LINES // first] == [first] * (pdf.FIRST_PAGE_LINES // first)
     assert sizes[pdf.FIRST_PAGE_LINES // first :] == [later, 5, 1, later, 2]
     assert sum(sizes) == len(lines)
@@ -291,6 +311,37 @@ def test_long_statements_fill_every_page_after_the_first_with_the_same_lines() -
     assert per_page[0] == pdf.FIRST_PAGE_LINES
     assert per_page[1:4] == [2 * pdf.LATER_BAND_SIZE] * 3
     assert sum(per_page) == len(lines)
+
+
+def drawn_text(content: bytes) -> list[list[tuple[str, float, float]]]:
+    """Every piece of text on each page with where it was drawn."""
+    pages: list[list[tuple[str, float, float]]] = []
+
+    def visit(text, cm, tm, _font, _size) -> None:
+        if text.strip():
+            x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+            pages[-1].append((text, round(x, 2), round(y, 2)))
+
+    for page in PdfReader(io.BytesIO(content)).pages:
+        pages.append([])
+        page.extract_text(visitor_text=visit)
+    return pages
+
+
+def test_band_heights_given_to_xhtml2pdf_are_the_heights_it_would_measure() -> None:
+    """The heights spare xhtml2pdf measuring the bands; they must not move a single line."""
+    wide = "PEDIDO 4500012345 / CONTRATO MARCO 2026 & ANEXO <B>"
+    lines = tuple(line(n, reference=wide if n in (5, 70, 71) else f"A-{n}") for n in range(150))
+    source = pdf.html(statements.Statement(*parties(), date(2020, 3, 2), lines), total_pages=4)
+    measured, stripped = re.subn(r' height="[0-9.]+pt"', "", source)
+    assert (
+        stripped == sum(1 for band in pdf.bands(lines) if band.height) == len(pdf.bands(lines)) - 3
+    )
+    given = drawn_text(pdf._draw(source))
+    assert len(given) == 4
+    assert all(len(page) > 100 for page in given)
+    assert given == drawn_text(pdf._draw(measured))
 
 
 def test_the_cycle_collector_is_back_after_drawing_even_when_drawing_fails(monkeypatch) -> None:
