@@ -34,17 +34,19 @@ TEMPLATE = "estado_cuenta.html"
 LOGO_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 # The items table prints its lines in bands, one table row each (see the template). A band never
-# splits across pages: the first page, whose blocks above the table vary in height, gets bands of
-# BAND_SIZE lines up to FIRST_PAGE_LINES, later pages two bands of LATER_BAND_SIZE (fewer cells
-# than three of BAND_SIZE, the same lines per page).
+# splits across pages, and every cell costs (about 0.6 ms), so bands fill pages: the first page,
+# whose blocks above the table vary in height, gets bands of BAND_SIZE lines up to
+# FIRST_PAGE_LINES, and each later page one band of LATER_PAGE_LINES (a page has room for 62-64).
 # A line with a value wider than its column, in points at the template's font, gets a row of its
-# own so that it can wrap without shifting the lines below it. The widths are the template's
-# column widths on a letter page, less the cell padding; keep them in step with the template.
+# own so that it can wrap without shifting the lines below it. It takes an unknown number of
+# lines, so pages no longer line up with bands after it: the bands go back to BAND_SIZE, and one
+# that does not fit what is left of a page leaves fewer lines empty there. The widths are the
+# template's column widths on a letter page, less the cell padding; keep them in step with it.
 # The band's font, line spacing and vertical padding are given to the template's CSS from here,
 # since a band's height follows from them.
 BAND_SIZE = 20
 FIRST_PAGE_LINES = 40
-LATER_BAND_SIZE = 30
+LATER_PAGE_LINES = 60
 BAND_FONT = ("Helvetica", 8)
 BAND_LEADING = 10.4
 BAND_PADDING = (2, 1)
@@ -109,21 +111,23 @@ def html(statement: statements.Statement, *, logo: Path | None = None, total_pag
 
 
 def bands(lines: tuple[statements.Line, ...]) -> list[Band]:
-    """The lines in rows of BAND_SIZE, then LATER_BAND_SIZE; a line too wide for a column in a
-    row alone."""
+    """The lines in rows that fill pages (BAND_SIZE up to FIRST_PAGE_LINES, then
+    LATER_PAGE_LINES); a line too wide for a column in a row alone, and BAND_SIZE after it."""
     result: list[Band] = []
     band: list[tuple[statements.Line, dict[str, str]]] = []
+    aligned = True  # pages and bands line up: no line has wrapped yet
     for number, line in enumerate(lines):
         text = {name: value(line) for name, (value, _width) in BAND_COLUMNS.items()}
         if not _fits(text):
             if band:
                 result.append(_band(band, fits=True))
             result.append(_band([(line, text)], fits=False))
-            band = []
+            band, aligned = [], False
             continue
         band.append((line, text))
         started = number + 1 - len(band)
-        if len(band) == (BAND_SIZE if started < FIRST_PAGE_LINES else LATER_BAND_SIZE):
+        later_page = aligned and started >= FIRST_PAGE_LINES
+        if len(band) == (LATER_PAGE_LINES if later_page else BAND_SIZE):
             result.append(_band(band, fits=True))
             band = []
     if band:

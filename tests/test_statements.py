@@ -280,16 +280,16 @@ def test_a_band_has_each_columns_text_and_its_height_unless_it_may_wrap() -> Non
     assert last.height == pdf.BAND_LEADING + sum(pdf.BAND_PADDING)
 
 
-def test_after_the_first_page_bands_are_bigger_and_a_wide_line_still_stands_alone() -> None:
-    first, later = pdf.BAND_SIZE, pdf.LATER_BAND_SIZE
-    wide = pdf.FIRST_PAGE_LINES + later + 5
+def test_each_later_page_is_one_band_until_a_wide_line_then_bands_are_small_again() -> None:
+    first, page = pdf.BAND_SIZE, pdf.LATER_PAGE_LINES
+    wide = pdf.FIRST_PAGE_LINES + page + 5
     lines = tuple(
         line(n, reference="PEDIDO 4500012345 CONTRATO MARCO 2026" if n == wide else f"A-{n}")
-        for n in range(wide + later + 3)
+        for n in range(wide + 2 * first + 4)
     )
     sizes = [len(band.lines) for band in pdf.bands(lines)]
     assert sizes[: pdf.FIRST_PAGE_LINES // first] == [first] * (pdf.FIRST_PAGE_LINES // first)
-    assert sizes[pdf.FIRST_PAGE_LINES // first :] == [later, 5, 1, later, 2]
+    assert sizes[pdf.FIRST_PAGE_LINES // first :] == [page, 5, 1, first, first, 3]
     assert sum(sizes) == len(lines)
 
 
@@ -309,7 +309,7 @@ def test_long_statements_fill_every_page_after_the_first_with_the_same_lines() -
         for page in reader.pages
     ]
     assert per_page[0] == pdf.FIRST_PAGE_LINES
-    assert per_page[1:4] == [2 * pdf.LATER_BAND_SIZE] * 3
+    assert per_page[1:4] == [pdf.LATER_PAGE_LINES] * 3
     assert sum(per_page) == len(lines)
 
 
