@@ -332,10 +332,11 @@ def _statement(args: argparse.Namespace) -> int:
     engine = _engine()
     with db.session_factory(engine)() as session:
         built = statements.build(session, args.company, args.customer, args.fecha_corte or today)
+    logo = pdf.logo_for(settings.data_dir, built.company.code)
     if args.format == "html":
-        content = pdf.html(built).encode("utf-8")
+        content = pdf.html(built, logo=logo).encode("utf-8")
     else:
-        content = pdf.render(built, logo=pdf.logo_for(settings.data_dir, built.company.code))
+        content = pdf.render(built, logo=logo)
     name = messages.attachment_name(built.customer.code, today)
     output = args.output or Path(name if args.format == "pdf" else name.replace(".pdf", ".html"))
     try:

@@ -27,6 +27,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from xhtml2pdf import context as pisa_context
 from xhtml2pdf import parser as pisa_parser
 from xhtml2pdf import pisa, reportlab_paragraph
+from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from lib import formatting, statements, templating
 
@@ -166,7 +167,7 @@ def render(statement: statements.Statement, *, logo: Path | None = None) -> byte
     key = (logo is not None, len(statement.lines))
     guess = _guess_pages(*key)
     for _ in range(3):
-        content = _draw(html(statement, logo=logo, total_pages=guess))
+        content = _draw(html(statement, logo=logo, total_pages=guess), logo=logo)
         pages = len(PdfReader(io.BytesIO(content)).pages)
         if pages == guess:
             if len(_pages_seen) >= PAGES_SEEN_LIMIT:
@@ -191,11 +192,15 @@ def _guess_pages(logo: bool, lines: int) -> int:
     return max(pages, math.ceil(lines * pages / count))
 
 
-def _draw(source: str) -> bytes:
+def _draw(source: str, *, logo: Path | None = None) -> bytes:
+    """The statement reads no file but its logo and nothing from the network. xhtml2pdf's own
+    default allows the working directory only, which silently dropped the logo of a `DATA_DIR`
+    outside it."""
     _speedups()
     output = io.BytesIO()
+    policy = ResourceAccessPolicy(allow_remote=False, base_dir=logo.parent if logo else None)
     with _cycle_collector_paused():
-        status = pisa.CreatePDF(source, dest=output, encoding="utf-8")
+        status = pisa.CreatePDF(source, dest=output, encoding="utf-8", resource_policy=policy)
     if status.err:
         raise PdfError(f"xhtml2pdf reported {status.err} error(s) drawing the statement")
     return output.getvalue()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from PIL import Image
 from pypdf import PdfReader
 
 from lib import cli, db, sending, tables
@@ -238,19 +239,27 @@ def test_catalog_import_reports_each_bad_row_and_saves_the_good_ones(
     ]
 
 
-def test_statement_writes_a_pdf_or_its_html(app_env: dict[str, str], tmp_path: Path) -> None:
+def test_statement_writes_a_pdf_or_its_html_with_the_sociedads_logo(
+    app_env: dict[str, str], tmp_path: Path
+) -> None:
+    """DATA_DIR lies outside the working directory, as it may in production."""
     assert run_cli("demo", "--fecha", "2026-11-28")[0] == 0
+    logo = Path(app_env["DATA_DIR"]) / "logos" / "SM02.png"
+    logo.parent.mkdir()
+    Image.new("RGB", (300, 100), (11, 92, 173)).save(logo)
     target = tmp_path / "estado.pdf"
     code, out, _ = run_cli(
         "statement", "sm02", "0001006210", "--fecha-corte", "2026-11-28", "-o", str(target)
     )
     assert code == 0
     assert out.startswith("estado de cuenta de 1006210 (")
-    reader = PdfReader(io.BytesIO(target.read_bytes()))
-    assert "Estado de cuenta al 28/11/2026" in reader.pages[0].extract_text()
+    first_page = PdfReader(io.BytesIO(target.read_bytes())).pages[0]
+    assert "Estado de cuenta al 28/11/2026" in first_page.extract_text()
+    assert len(first_page.images) == 1
     html = tmp_path / "estado.html"
     assert run_cli("statement", "SM02", "1006210", "--format", "html", "-o", str(html))[0] == 0
     assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert f'<img src="{logo}"' in html.read_text(encoding="utf-8")
     code, _, err = run_cli("statement", "SM02", "42")
     assert (code, err) == (1, "error: el cliente 42 no está dado de alta en la sociedad SM02\n")
 
