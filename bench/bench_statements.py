@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lib import pdf, statements
 
-SIZES = {20: 100, 300: 30}  # lines per statement: statements rendered per measurement
-ROUNDS = 3  # each engine measured this many times, alternately; the medians are compared
+SIZES = {20: 100, 300: 60}  # lines per statement: statements rendered per measurement
+ROUNDS = 5  # each engine measured this many times, alternately; the medians are compared
 
 
 def statement(lines: int) -> statements.Statement:
