@@ -8,6 +8,7 @@ on the customer's row and in the log.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import re
@@ -38,12 +39,17 @@ BACKOFF_SECONDS = 5.0
 class DeliveryError(Exception):
     """The message was not delivered; `uncertain` when it may have been (connection lost while
     the server was receiving it), so nobody sends it again without looking.
+
+    `unavailable` when the server (or the outbox) took no message at all: unreachable, or
+    refusing our connection, login or certificate. Nothing was handed over, and the next
+    customer would fail the same way, so the worker waits for it instead of failing customers.
     """
 
-    def __init__(self, reason: str, *, uncertain: bool = False) -> None:
+    def __init__(self, reason: str, *, uncertain: bool = False, unavailable: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.uncertain = uncertain
+        self.unavailable = unavailable
 
 
 class Transport(Protocol):
@@ -61,18 +67,20 @@ class Outbox:
         self.directory = directory
 
     def send(self, message: EmailMessage) -> str:
-        self.directory.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         ident = re.sub(r"[^A-Za-z0-9.@_-]", "", str(message.get("Message-ID", ""))) or "mensaje"
         path = self.directory / f"{stamp}_{ident}.eml"
         partial = path.with_name(f".{path.name}.part")
         try:
+            self.directory.mkdir(parents=True, exist_ok=True)
             partial.write_bytes(message.as_bytes())
             os.replace(partial, path)
         except OSError as exc:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # nothing to clean up where nothing was written
+                partial.unlink(missing_ok=True)
             raise DeliveryError(
-                f"no se pudo escribir en la bandeja {self.directory}: {exc.strerror}"
+                f"no se pudo escribir en la bandeja {self.directory}: {exc.strerror}",
+                unavailable=True,
             ) from None
         return f"guardado en {path.name}"
 
@@ -100,7 +108,9 @@ class Smtp:
 
     A 4xx reply or a connection failure before the message was handed over is retried with
     backoff a bounded number of times; a 5xx reply fails at once with the server's words, and
-    so does a server certificate this machine does not trust (waiting does not fix it).
+    so does a server certificate this machine does not trust (waiting does not fix it). What
+    goes wrong before the message's own commands (connecting, greeting, STARTTLS, login) is the
+    server's, not the customer's: `unavailable`.
     """
 
     def __init__(
@@ -116,7 +126,9 @@ class Smtp:
                 return self._transaction(message)
             except _Retry as retry:
                 if attempt == self.options.attempts:
-                    raise DeliveryError(f"{retry.reason} (tras {attempt} intentos)") from None
+                    raise DeliveryError(
+                        f"{retry.reason} (tras {attempt} intentos)", unavailable=retry.unavailable
+                    ) from None
                 log.info("SMTP attempt %d failed, retrying: %s", attempt, retry.reason)
                 self.sleep(self.options.backoff * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
@@ -133,16 +145,10 @@ class Smtp:
         sender = parseaddr(str(message["From"]))[1]
         recipients = [address for _, address in getaddresses(message.get_all("To", []))]
         content = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        connection = self._connection_or_unavailable()
         try:
-            connection = self._connect()
             _expect(connection.mail(sender), "remitente rechazado")
             refused = self._recipients(connection, recipients)
-        except ssl.SSLCertVerificationError as exc:
-            self._drop()
-            raise DeliveryError(
-                "el certificado del servidor SMTP no es de confianza "
-                f"({exc.verify_message}); revisa SMTP_HOST y SMTP_SECURITY"
-            ) from None
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise _Retry(f"sin conexión con el servidor SMTP: {_describe(exc)}") from None
@@ -166,13 +172,33 @@ class Smtp:
             return f"{accepted}; rechazados: {'; '.join(refused)}"
         return accepted
 
-    def _refused(self, code: int, reason: str) -> Exception:
+    def _connection_or_unavailable(self) -> smtplib.SMTP:
+        try:
+            return self._connect()
+        except ssl.SSLCertVerificationError as exc:
+            self._drop()
+            raise DeliveryError(
+                "el certificado del servidor SMTP no es de confianza "
+                f"({exc.verify_message}); revisa SMTP_HOST y SMTP_SECURITY",
+                unavailable=True,
+            ) from None
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            raise _Retry(
+                f"sin conexión con el servidor SMTP: {_describe(exc)}", unavailable=True
+            ) from None
+        except _Refused as refusal:
+            raise self._refused(refusal.code, refusal.reason, unavailable=True) from None
+
+    def _refused(self, code: int, reason: str, *, unavailable: bool = False) -> Exception:
         """A 4xx is worth another attempt; a 5xx is the answer. 421 means the server hangs up."""
         if code == 421:
             self._drop()
         else:
             self._reset()
-        return _Retry(reason) if code < 500 else DeliveryError(reason)
+        if code < 500:
+            return _Retry(reason, unavailable=unavailable or code == 421)
+        return DeliveryError(reason, unavailable=unavailable)
 
     def _recipients(self, connection: smtplib.SMTP, recipients: list[str]) -> list[str]:
         """Refused addresses; raises `_Refused` when none is accepted."""
@@ -274,9 +300,10 @@ class Smtp:
 
 
 class _Retry(Exception):
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, unavailable: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.unavailable = unavailable
 
 
 class _Refused(Exception):
@@ -346,7 +373,9 @@ GRAPH_ATTEMPTS = 5
 class Graph:
     """Microsoft Graph `POST /users/{sender}/sendMail`: the same message as JSON, the PDF as a
     file attachment. 429/503 wait as long as `Retry-After` says; a 401 renews the token once;
-    any other refusal fails the customer with Graph's own message.
+    any other refusal fails the customer with Graph's own message. No token, a token refused
+    (401, 403) or a Graph that stays busy is `unavailable`; a lost connection is not, since the
+    request may have arrived.
     """
 
     def __init__(
@@ -380,9 +409,9 @@ class Graph:
                 renewed = True
                 continue
             if response.status_code not in RETRY_STATUSES:
-                raise DeliveryError(reason)
+                raise DeliveryError(reason, unavailable=response.status_code in (401, 403))
             if attempt == self.attempts:
-                raise DeliveryError(f"{reason} (tras {attempt} intentos)")
+                raise DeliveryError(f"{reason} (tras {attempt} intentos)", unavailable=True)
             self.sleep(_retry_after(response, self.backoff * 2 ** (attempt - 1)))
         raise DeliveryError("Microsoft Graph no aceptó el mensaje")
 
@@ -390,7 +419,7 @@ class Graph:
         try:
             token = self.tokens.refresh() if renew else self.tokens.token()
         except oauth.TokenError as exc:
-            raise DeliveryError(exc.reason) from None
+            raise DeliveryError(exc.reason, unavailable=True) from None
         try:
             return self.session.post(
                 self.url,

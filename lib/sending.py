@@ -215,6 +215,8 @@ def _item_row(run_id: int, key: Key, entry: tuple[str, str] | None) -> dict[str,
 class Progress:
     run: SendRun
     counts: dict[str, int]
+    # Why the run is waiting (the mail server took no message), or "" when it is not.
+    waiting: str = ""
 
     @property
     def done(self) -> int:
@@ -233,7 +235,13 @@ def progress(session: Session, run_id: int) -> Progress:
     run = session.get(SendRun, run_id)
     if run is None:
         raise normalize.InvalidValue(f"el envío {run_id} no existe")
-    return Progress(run, counts(session, [run_id]).get(run_id, {}))
+    waiting = session.scalar(
+        select(SendItem.error)
+        .where(SendItem.run_id == run_id, SendItem.status == PENDING, SendItem.error != "")
+        .order_by(SendItem.id)
+        .limit(1)
+    )
+    return Progress(run, counts(session, [run_id]).get(run_id, {}), waiting or "")
 
 
 def counts(session: Session, run_ids: Sequence[int]) -> dict[int, dict[str, int]]:
@@ -291,7 +299,9 @@ def runs(
 
 def item_message(item: SendItem) -> str:
     """The Mensaje of a row: why it was not sent, or nothing more to say."""
-    if item.status in (SENT, PENDING, SENDING):
+    if item.status == PENDING:
+        return item.error  # why it waits, if it does
+    if item.status in (SENT, SENDING):
         return ""
     if item.status == UNCERTAIN:
         return item.error or UNCERTAIN_REASON

@@ -8,6 +8,11 @@ a person decides), so nobody is emailed twice by one run.
 
 Several workers (threads or processes, on PostgreSQL or SQLite) share the queue: a claim is one
 `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED) RETURNING`, so two never take one item.
+
+A mail server that takes no message at all (down, or refusing our login) does not fail the
+customers one by one: the item goes back to pending with the reason, and the worker waits
+(PAUSE_SECONDS, doubling up to MAX_PAUSE_SECONDS) before it tries again. The run goes on by
+itself once the server answers; Detener envío is the way out meanwhile.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ RECOVER_EVERY_SECONDS = 60.0
 # Longer than any one SMTP transaction with its retries can take; a claim older than this
 # belongs to a worker that is gone even when we cannot check its process.
 STALE_AFTER = timedelta(minutes=15)
+PAUSE_SECONDS = 15.0
+MAX_PAUSE_SECONDS = 300.0
+WAITING = "en espera del servidor de correo"
 BUILD_FAILED = "no se pudo generar el estado de cuenta (error interno, quedó registrado)"
 SEND_CRASHED = "error interno durante el envío; no se sabe si el correo salió"
 
@@ -76,6 +84,7 @@ class Worker:
         pacer: mail.Pacer | None = None,
         name: str | None = None,
         now: Callable[[], datetime] = utcnow,
+        pause: float = PAUSE_SECONDS,
     ) -> None:
         self.sessions = sessions
         self.settings = settings
@@ -85,6 +94,9 @@ class Worker:
         )
         self.name = name or worker_name()
         self.now = now
+        self.pause = pause
+        self._pauses = 0  # in a row, since the mail server last took a message
+        self._paused_until = 0.0
 
     def run(
         self,
@@ -118,7 +130,10 @@ class Worker:
             self.transport.close()
 
     def step(self, run_id: int | None = None) -> Outcome | None:
-        """Claim one pending item and see it through; None when there is none to claim."""
+        """Claim one pending item and see it through; None when there is none to claim, or the
+        mail server is being waited for."""
+        if time.monotonic() < self._paused_until:
+            return None
         claimed = self._claim(run_id)
         if claimed is None:
             return None
@@ -318,6 +333,8 @@ class Worker:
         try:
             self.transport.send(ready.message)
         except mail.DeliveryError as exc:
+            if exc.unavailable:
+                return self._wait_for_server(item_id, exc.reason)
             status = sending.UNCERTAIN if exc.uncertain else sending.FAILED
             self._record(item_id, sending.SENDING, status, exc.reason)
             return status, exc.reason
@@ -326,7 +343,28 @@ class Worker:
             self._record(item_id, sending.SENDING, sending.UNCERTAIN, SEND_CRASHED)
             return sending.UNCERTAIN, SEND_CRASHED
         self._record(item_id, sending.SENDING, sending.SENT, "")
+        self._pauses = 0
         return sending.SENT, ""
+
+    def _wait_for_server(self, item_id: int, problem: str) -> tuple[str, str]:
+        """The item back to pending with the reason shown on its row, and no claim for a while."""
+        reason = f"{WAITING}: {problem}"
+        with self.sessions() as session, session.begin():
+            session.execute(
+                update(SendItem)
+                .where(
+                    SendItem.id == item_id,
+                    SendItem.status == sending.SENDING,
+                    SendItem.claimed_by == self.name,
+                )
+                .values(status=sending.PENDING, claimed_by=None, claimed_at=None, error=reason)
+                .execution_options(synchronize_session=False)
+            )
+        seconds = min(self.pause * 2**self._pauses, MAX_PAUSE_SECONDS)
+        self._pauses += 1
+        self._paused_until = time.monotonic() + seconds
+        log.warning("mail server unavailable, waiting %.0f s: %s", seconds, problem)
+        return sending.PENDING, reason
 
     def _record(
         self, item_id: int, before: str, status: str, reason: str, *, claimer: str | None = None

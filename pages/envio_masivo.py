@@ -126,7 +126,13 @@ def follow(run_id: int) -> bool:
     figures = st.columns(5)
     for column, (label, status) in zip(figures, ui.OUTCOME_FIGURES, strict=True):
         column.metric(label, f"{shown.counts.get(status, 0):,}")
-    if run.status == sending.RUN_PENDING:
+    if shown.waiting:
+        st.warning(
+            f"Envío en pausa, {shown.waiting}. Sigue solo en cuanto el servidor responda "
+            "(se vuelve a intentar cada pocos minutos); nadie queda sin enviar ni recibe dos "
+            "veces. Si no quieres esperar, usa Detener envío."
+        )
+    elif run.status == sending.RUN_PENDING:
         st.info("El envío empieza en cuanto el proceso de envío lo toma (unos segundos).")
     if shown.counts.get(sending.PENDING):
         stop_control(run.id)

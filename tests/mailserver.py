@@ -124,9 +124,10 @@ class MailServer:
         bearer_tokens: set[str] | None = None,
         tls: str = "",
         certificate: tuple[Path, Path] | None = None,
+        port: int | None = None,
     ) -> None:
         """`tls`: "" (plain), "starttls" (required before MAIL) or "ssl" (from the first byte),
-        with `certificate` as (certificate file, key file)."""
+        with `certificate` as (certificate file, key file); `port`: a free one if not given."""
         self.faults = Faults()
         self.handler = Handler(self.faults)
         self.handler.bearer_tokens = bearer_tokens or set()
@@ -148,7 +149,7 @@ class MailServer:
             else:
                 options["ssl_context"] = context
         self.controller = Controller(
-            self.handler, hostname="127.0.0.1", port=free_port(), **options
+            self.handler, hostname="127.0.0.1", port=port or free_port(), **options
         )
 
     def _authenticate(

@@ -158,6 +158,30 @@ def test_detener_asks_first_then_leaves_the_customers_not_sent(customers, databa
     assert reasons == {"envío detenido por ana"}
 
 
+def test_a_run_waiting_for_the_mail_server_says_why_and_can_still_be_stopped(
+    customers, database, tmp_path
+) -> None:
+    at = buscar(start(ENVIO, user="ana"))
+    button(at, "Procesar").click()
+    at.run()
+    (tmp_path / "archivo").write_text("no es una carpeta")
+    unwritable = mail.Outbox(tmp_path / "archivo" / "outbox")
+    waited = worker.Worker(database, config.load_settings(), transport=unwritable).step()
+    assert waited is not None
+
+    again = start(ENVIO, user="ana")
+
+    assert not again.exception
+    assert again.subheader[0].value == "Envío núm. 1 · Enviando"
+    assert again.warning[0].value.startswith(
+        "Envío en pausa, en espera del servidor de correo: no se pudo escribir en la bandeja "
+    )
+    items = again.dataframe[0].value
+    assert list(items["Estado"]) == ["⏳ Pendiente"] * 3
+    assert list(items["Mensaje"]) == [waited.reason, "", ""]
+    assert button(again, "Detener envío") is not None
+
+
 def send_everything(database: sessionmaker[Session], tmp_settings: config.Settings) -> None:
     runner = worker.Worker(database, tmp_settings, transport=mail.Outbox(tmp_settings.outbox_dir))
     runner.run(threading.Event(), until_idle=True, poll=0.01)

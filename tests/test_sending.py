@@ -106,8 +106,17 @@ def work(
     transport: mail.Transport,
     run_id: int | None = None,
 ) -> worker.Worker:
+    """Run the worker until nothing is left; a run still waiting after a minute fails the test
+    (a mail server that took nothing would otherwise be waited for forever)."""
     runner = worker.Worker(sessions, settings, transport=transport, pacer=mail.Pacer(0))
-    runner.run(threading.Event(), run_id=run_id, until_idle=True, poll=0.01)
+    stop = threading.Event()
+    timer = threading.Timer(60, stop.set)
+    timer.start()
+    try:
+        runner.run(stop, run_id=run_id, until_idle=True, poll=0.01)
+    finally:
+        timer.cancel()
+    assert not stop.is_set(), "the worker was still waiting after a minute"
     return runner
 
 
@@ -199,25 +208,83 @@ def test_a_refused_customer_fails_alone_and_the_run_goes_on(
     ]  # fmt: skip
 
 
-def test_smtp_down_from_the_start_fails_every_customer_with_the_reason(
+def test_smtp_down_pauses_the_run_and_it_goes_on_alone_once_the_server_answers(
     catalog: sessionmaker[Session], settings: config.Settings, unused_port: int
 ) -> None:
     run_id = start_run(catalog, ["1006210", "1004273"])
     sleeps = Sleeps()
+    transport = smtp_to(unused_port, sleeps, attempts=3, backoff=2.0)
+    runner = worker.Worker(catalog, settings, transport=transport, pacer=mail.Pacer(0), pause=0.3)
 
-    work(catalog, settings, smtp_to(unused_port, sleeps, attempts=3, backoff=2.0))
+    waited = runner.step(run_id)
 
-    result = outcomes(catalog, run_id)
-    assert {status for status, _ in result.values()} == {sending.FAILED}
-    assert all("sin conexión con el servidor SMTP" in reason and "tras 3 intentos" in reason
-               for _, reason in result.values())  # fmt: skip
-    assert sleeps[:2] == [2.0, 4.0]
-    run = finished_run(catalog, run_id)
-    assert run.status == sending.RUN_DONE
-    assert run.failed == 2
-    assert "sin conexión" in run.log_error
+    assert waited is not None
+    assert waited.status == sending.PENDING
+    assert waited.reason.startswith(f"{worker.WAITING}: sin conexión con el servidor SMTP: ")
+    assert waited.reason.endswith("(tras 3 intentos)")
+    assert sleeps == [2.0, 4.0]
+    assert runner.step(run_id) is None  # waiting: no customer is taken meanwhile
+    assert outcomes(catalog, run_id) == {
+        "1006210": (sending.PENDING, waited.reason),
+        "1004273": (sending.PENDING, ""),
+    }
     with catalog() as session:
-        assert "Enviado: error: sin conexión" in sending.log_text(session, run)
+        shown = sending.progress(session, run_id)
+        assert shown.waiting == waited.reason
+        assert shown.run.status == sending.RUN_RUNNING
+        assert shown.done == 0
+
+    with MailServer(port=unused_port) as server:
+        runner.run(threading.Event(), run_id=run_id, until_idle=True, poll=0.05)
+
+    assert outcomes(catalog, run_id) == {
+        "1006210": (sending.SENT, ""),
+        "1004273": (sending.SENT, ""),
+    }
+    customers = sorted(m.recipients[0] for m in statement_mails(server))
+    assert customers == ["pagos@pena.example", "plumbers@plumbers.example"]
+    run = finished_run(catalog, run_id)
+    assert (run.status, run.sent, run.failed) == (sending.RUN_DONE, 2, 0)
+    assert run.log_sent_at is not None
+    with catalog() as session:
+        assert sending.progress(session, run_id).waiting == ""
+
+
+def test_the_wait_for_the_mail_server_doubles_up_to_a_limit(
+    catalog: sessionmaker[Session], settings: config.Settings, unused_port: int, monkeypatch
+) -> None:
+    start_run(catalog, ["1006210"])
+    clock = [1000.0]
+    monkeypatch.setattr(worker.time, "monotonic", lambda: clock[0])
+    runner = worker.Worker(
+        catalog, settings, transport=smtp_to(unused_port, attempts=1), pacer=mail.Pacer(0)
+    )
+    waits = []
+    for _ in range(7):
+        assert runner.step() is not None
+        waits.append(runner._paused_until - clock[0])
+        assert runner.step() is None
+        clock[0] = runner._paused_until
+    assert waits == [15.0, 30.0, 60.0, 120.0, 240.0, 300.0, 300.0]
+
+
+def test_stopping_a_run_that_waits_for_the_server_leaves_everyone_not_sent(
+    catalog: sessionmaker[Session], settings: config.Settings, unused_port: int
+) -> None:
+    run_id = start_run(catalog, ["1006210", "1004273"])
+    runner = worker.Worker(
+        catalog, settings, transport=smtp_to(unused_port, attempts=1), pacer=mail.Pacer(0)
+    )
+    assert runner.step(run_id) is not None
+    with catalog() as session, session.begin():
+        assert sending.stop(session, run_id, username="ana") == 2
+    runner.finish_runs()
+    result = outcomes(catalog, run_id)
+    assert result == {
+        "1006210": (sending.FAILED, "envío detenido por ana"),
+        "1004273": (sending.FAILED, "envío detenido por ana"),
+    }
+    assert finished_run(catalog, run_id).status == sending.RUN_DONE
 
 
 def test_a_connection_dropped_between_messages_is_reopened_without_loss_or_double(
@@ -371,7 +438,7 @@ def test_retry_of_a_run_without_failures_says_so(
         sending.retry(session, run_id, username="ana", notify_email="", run_date=RUN_DATE)
 
 
-def test_a_wrong_smtp_password_fails_with_a_reason_that_does_not_show_it(
+def test_a_wrong_smtp_password_pauses_the_run_with_a_reason_that_does_not_show_it(
     catalog: sessionmaker[Session], settings: config.Settings
 ) -> None:
     run_id = start_run(catalog, ["1006210"])
@@ -379,16 +446,38 @@ def test_a_wrong_smtp_password_fails_with_a_reason_that_does_not_show_it(
         options = mail.SmtpOptions(
             "127.0.0.1", server.port, "none", "envios", "S3cr3t-mala", timeout=5
         )
-        work(catalog, settings, mail.Smtp(options, sleep=Sleeps()), run_id)
+        wrong = worker.Worker(catalog, settings, transport=mail.Smtp(options, sleep=Sleeps()))
+        waited = wrong.step(run_id)
+        assert waited is not None
         good = mail.SmtpOptions("127.0.0.1", server.port, "none", "envios", "la-buena", timeout=5)
-        again = start_run(catalog, ["1004273"])
-        work(catalog, settings, mail.Smtp(good, sleep=Sleeps()), again)
+        work(catalog, settings, mail.Smtp(good, sleep=Sleeps()), run_id)
 
-    status, reason = outcomes(catalog, run_id)["1006210"]
-    assert status == sending.FAILED
-    assert reason.startswith("el servidor SMTP rechazó el usuario o la contraseña (535")
-    assert "S3cr3t" not in reason
-    assert outcomes(catalog, again)["1004273"] == (sending.SENT, "")
+    assert waited.status == sending.PENDING
+    assert waited.reason.startswith(
+        f"{worker.WAITING}: el servidor SMTP rechazó el usuario o la contraseña (535"
+    )
+    assert "S3cr3t" not in waited.reason
+    assert outcomes(catalog, run_id)["1006210"] == (sending.SENT, "")
+    assert len(server.to("pagos@pena.example")) == 1
+
+
+def test_an_outbox_that_cannot_be_written_makes_the_run_wait_not_fail(
+    catalog: sessionmaker[Session], settings: config.Settings, tmp_path: Path
+) -> None:
+    (tmp_path / "archivo").write_text("no es una carpeta")
+    run_id = start_run(catalog, ["1006210"])
+    outbox = mail.Outbox(tmp_path / "archivo" / "outbox")
+    runner = worker.Worker(catalog, settings, transport=outbox, pacer=mail.Pacer(0), pause=0.2)
+
+    waited = runner.step(run_id)
+
+    assert waited is not None
+    assert waited.status == sending.PENDING
+    assert waited.reason.startswith(f"{worker.WAITING}: no se pudo escribir en la bandeja ")
+    (tmp_path / "archivo").unlink()
+    work(catalog, settings, outbox, run_id)
+    assert outcomes(catalog, run_id)["1006210"] == (sending.SENT, "")
+    assert len(list((tmp_path / "archivo" / "outbox").glob("*.eml"))) == 2  # statement and log
 
 
 def test_the_outbox_writes_each_message_as_a_whole_eml_file(

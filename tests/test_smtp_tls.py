@@ -64,6 +64,7 @@ def test_an_untrusted_certificate_fails_at_once_with_a_clear_reason(
             "el certificado del servidor SMTP no es de confianza"
         )
         assert "SMTP_HOST" in failure.value.reason
+        assert failure.value.unavailable  # the run waits for someone to fix it
         assert sleeps == []  # a certificate does not fix itself: no retries
         assert server.received == []
 
