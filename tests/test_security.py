@@ -29,7 +29,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-import threading
 from datetime import date
 from decimal import Decimal
 from email import message_from_bytes, policy
@@ -484,10 +483,11 @@ def test_sql_metacharacters_in_sociedad_or_number_are_a_clear_user_error(
 SECRET = "S3cr3t-de-prueba-9f2c"
 
 
-def test_the_smtp_password_is_in_no_log_record_reason_or_file_of_a_failed_run(
+def test_the_smtp_password_is_in_no_log_record_reason_or_file_of_a_refused_run(
     send_catalog, send_settings, caplog
 ) -> None:
-    """A whole run (every customer and the log email) against a server refusing the login."""
+    """A run against a server refusing the login: it waits with the reason, is stopped, and its
+    log email is refused too."""
     sessions = send_catalog
     run_id = test_sending.start_run(sessions)
     caplog.set_level(logging.DEBUG)
@@ -495,19 +495,26 @@ def test_the_smtp_password_is_in_no_log_record_reason_or_file_of_a_failed_run(
         options = mail.SmtpOptions("127.0.0.1", server.port, "none", "envios", SECRET, timeout=5)
         transport = mail.Smtp(options, sleep=test_sending.Sleeps())
         runner = worker.Worker(sessions, send_settings, transport=transport, pacer=mail.Pacer(0))
-        runner.run(threading.Event(), run_id=run_id, until_idle=True, poll=0.01)
+        waited = runner.step(run_id)
+        with sessions() as session, session.begin():
+            shown = sending.progress(session, run_id).waiting
+            sending.stop(session, run_id, username="ana")
+        runner.finish_runs()
         assert not server.received
 
     with sessions() as session:
         run = sending.progress(session, run_id).run
-        reasons = [item.error for item in sending.items(session, run_id)]
         log = sending.log_text(session, run)
-    assert run.failed == len(test_sending.CATALOG)
-    assert all(r.startswith("el servidor SMTP rechazó el usuario o la contraseña") for r in reasons)
-    assert run.log_error
-    for text in (*reasons, run.log_error, log, caplog.text):
+    assert waited is not None
+    assert shown == waited.reason
+    assert waited.reason.startswith(
+        f"{worker.WAITING}: el servidor SMTP rechazó el usuario o la contraseña"
+    )
+    assert run.status == sending.RUN_DONE
+    assert run.log_error.startswith("el servidor SMTP rechazó el usuario o la contraseña")
+    for text in (waited.reason, run.log_error, log, caplog.text):
         assert SECRET not in text
-    assert "535" in caplog.text or "rechazó" in caplog.text  # the failure itself was logged
+    assert "535" in caplog.text  # the refusal itself was logged
 
 
 def test_settings_never_print_the_secrets(tmp_path) -> None:
