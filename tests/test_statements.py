@@ -361,14 +361,8 @@ def test_the_cycle_collector_is_back_after_drawing_even_when_drawing_fails(monke
 def rows(content: bytes) -> list[list[str]]:
     """The text of the first page as drawn, one list per baseline, left to right."""
     found: dict[float, list[tuple[float, str]]] = {}
-
-    def visit(text, cm, tm, _font, _size) -> None:
-        x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
-        y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
-        if text.strip():
-            found.setdefault(round(y), []).append((x, text.strip()))
-
-    PdfReader(io.BytesIO(content)).pages[0].extract_text(visitor_text=visit)
+    for text, x, y in drawn_text(content)[0]:
+        found.setdefault(round(y), []).append((x, text.strip()))
     return [[text for _x, text in sorted(row)] for _y, row in sorted(found.items(), reverse=True)]
 
 
