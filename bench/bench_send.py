@@ -31,9 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiosmtpd.controller import Controller
 from sqlalchemy import insert
 
-from lib import db, sending
+from lib import db
 from lib.config import PROJECT_ROOT
 from lib.models import Company, Customer, OpenItem, Recipient
+from lib.sending import runs
 from tests.support import free_port
 
 CUTOFF = date(2026, 11, 28)
@@ -77,7 +78,7 @@ def build_database(url: str, customers: int) -> list[tuple[str, str]]:
             for n in numbers for k in range(5)
         ])  # fmt: skip
         keys = [("BN01", n) for n in numbers]
-        sending.create_run(session, username="bench", notify_email="bench@example.com",
+        runs.create_run(session, username="bench", notify_email="bench@example.com",
                            keys=keys, cutoff=CUTOFF, run_date=CUTOFF)  # fmt: skip
     engine.dispose()
     return keys
@@ -117,7 +118,7 @@ def measure(customers: int, workers: int) -> tuple[float, list[int]]:
             controller.stop()
         engine = db.create_engine_for(url)
         with db.session_factory(engine)() as session:
-            run = sending.progress(session, 1).run
+            run = runs.progress(session, 1).run
         engine.dispose()
         if run.sent != customers or counter.messages != customers + 1:
             raise SystemExit(f"sent {run.sent}, received {counter.messages} of {customers}+1")

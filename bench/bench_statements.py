@@ -30,7 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lib import pdf, statements
+from lib import statements
+from lib.statements import pdf
 
 SIZES = {20: 100, 300: 60}  # lines per statement: statements rendered per measurement
 ROUNDS = 5  # each engine measured this many times, alternately; the medians are compared

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from lib import (
     catalog,
@@ -28,19 +29,20 @@ from lib import (
     demo,
     emails,
     importers,
-    mail,
-    messages,
+    models,
     normalize,
-    pdf,
-    sending,
     statements,
     tables,
     users,
-    worker,
 )
+from lib.mail import errors, probe, transports
 from lib.normalize import InvalidValue
+from lib.sending import log as runlog
+from lib.sending import processes, queue, runs, worker
+from lib.statements import message, pdf
 
 log = logging.getLogger("lib.cli")
+INTERRUPTED = "envío interrumpido (se detuvo lib.cli send antes de enviarlo)"
 
 
 class CommandError(Exception):
@@ -180,6 +182,7 @@ def _send_commands(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no envía a los clientes sin saldo (quedan en el log como 'sin saldo')",
     )
+    _processes_option(send)
     send.set_defaults(handler=_send)
 
     mail_test = commands.add_parser(
@@ -192,7 +195,25 @@ def _send_commands(commands: argparse._SubParsersAction) -> None:
         "worker", help="procesa los envíos pendientes (varios pueden compartir PostgreSQL)"
     )
     work.add_argument("--once", action="store_true", help="termina cuando no queda nada por enviar")
+    _processes_option(work)
     work.set_defaults(handler=_worker)
+
+
+def _processes_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--procesos",
+        type=_positive,
+        default=processes.default_count(),
+        metavar="N",
+        help="procesos de envío (por omisión, uno por núcleo: %(default)s); "
+        "se reparten MAIL_RATE_PER_MINUTE",
+    )
+
+
+def _positive(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"debe ser un número entero mayor que 0, no '{text}'")
+    return int(text)
 
 
 def _send(args: argparse.Namespace) -> int:
@@ -204,10 +225,10 @@ def _send(args: argparse.Namespace) -> int:
         user = users.find(session, args.user)
         if not user.active:
             raise CommandError(f"el usuario '{user.username}' está desactivado")
-        found = sending.candidates(session, args.sociedad, args.cliente, cutoff)
+        found = runs.candidates(session, args.sociedad, args.cliente, cutoff)
         if not found:
             raise CommandError("no hay clientes en el catálogo de envío con esos filtros")
-        run = sending.create_run(
+        run = runs.create_run(
             session,
             username=user.username,
             notify_email=user.email,
@@ -219,31 +240,44 @@ def _send(args: argparse.Namespace) -> int:
             customer_filter=args.cliente and normalize.customer_no(args.cliente),
         )
     print(f"envío núm. {run.id}: {run.total} clientes, fecha de corte {cutoff:%d/%m/%Y}")
+    job = processes.Job(share=args.procesos, run_id=run.id, until_idle=True)
     with _stop_on_signals() as stop:
-        worker.Worker(sessions, settings).run(stop, run_id=run.id, until_idle=True)
+        processes.Pool(job, args.procesos).run(stop)
     if stop.is_set():
-        print(f"envío núm. {run.id} interrumpido; lo pendiente lo termina cualquier worker")
+        stopped = _interrupt(sessions, settings, run.id)
+        print(
+            f"envío núm. {run.id} interrumpido: {stopped} clientes quedaron sin enviar "
+            "(Reintentar fallidos, en Historial de envíos, los envía)"
+        )
         return 1
     with sessions() as session:
-        finished = sending.progress(session, run.id).run
-        for item in sending.items(session, run.id):
-            print(sending.log_line(finished, item))
-    print(sending.summary(finished))
+        finished = runs.progress(session, run.id).run
+        for item in runs.items(session, run.id):
+            print(runlog.line(finished, item))
+    print(runlog.summary(finished))
     if finished.log_error:
         print(f"el log no se pudo enviar a {finished.notify_email}: {finished.log_error}")
     return 1 if finished.failed or finished.uncertain else 0
 
 
+def _interrupt(sessions: sessionmaker[Session], settings: config.Settings, run_id: int) -> int:
+    """A `send` that is stopped (Ctrl+C, SIGTERM from cron's timeout) closes its run: what no
+    worker took is recorded as not sent, so the next `send` can include it.
+    """
+    with sessions() as session, session.begin():
+        stopped = queue.stop_unclaimed(session, run_id, INTERRUPTED, models.utcnow())
+    worker.Worker(sessions, settings).finish_runs()
+    return stopped
+
+
 def _mail_test(args: argparse.Namespace) -> int:
     settings = config.load_settings()
     to = emails.address(args.to)
-    message = messages.test_message(
-        to, mail_from=settings.mail_from, transport=settings.mail_transport
-    )
-    transport = mail.transport_for(settings)
+    test = probe.test_message(to, mail_from=settings.mail_from, transport=settings.mail_transport)
+    transport = transports.transport_for(settings)
     try:
-        reply = transport.send(message)
-    except mail.DeliveryError as exc:
+        reply = transport.send(test)
+    except errors.DeliveryError as exc:
         raise CommandError(f"no se envió la prueba: {exc.reason}") from None
     finally:
         transport.close()
@@ -252,11 +286,11 @@ def _mail_test(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    settings = config.load_settings()
     engine = _engine()
     print(f"worker en marcha sobre {engine.url!r} (Ctrl+C para terminar)", flush=True)
+    job = processes.Job(share=args.procesos, until_idle=args.once)
     with _stop_on_signals() as stop:
-        worker.Worker(db.session_factory(engine), settings).run(stop, until_idle=args.once)
+        processes.Pool(job, args.procesos).run(stop)
     return 0
 
 
@@ -332,12 +366,14 @@ def _statement(args: argparse.Namespace) -> int:
     engine = _engine()
     with db.session_factory(engine)() as session:
         built = statements.build(session, args.company, args.customer, args.fecha_corte or today)
-    logo = pdf.logo_for(settings.data_dir, built.company.code)
+    name = message.attachment_name(built.customer.code, today)
     if args.format == "html":
+        logo = pdf.logo_for(settings.data_dir, built.company.code)
         content = pdf.html(built, logo=logo).encode("utf-8")
     else:
-        content = pdf.render(built, logo=logo)
-    name = messages.attachment_name(built.customer.code, today)
+        content = message.ready(
+            built, (), data_dir=settings.data_dir, mail_from=settings.mail_from, sent_on=today
+        ).pdf
     output = args.output or Path(name if args.format == "pdf" else name.replace(".pdf", ".html"))
     try:
         output.write_bytes(content)

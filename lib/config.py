@@ -72,7 +72,8 @@ class Settings:
     timezone: ZoneInfo
     demo_data: bool
     data_dir: Path
-    background_worker: bool = True
+    # Send worker processes the app supervises (0: none, only `lib.cli worker`s send).
+    workers: int = 1
     password_login: bool = True
     sso_provider_name: str = "Microsoft"
     sso_auto_create_domain: str = ""
@@ -111,7 +112,7 @@ def load_settings(
         timezone=_zone(_text(raw, "TIMEZONE", "America/Mexico_City")),
         demo_data=_bool(raw, "DEMO_DATA", database_url == embedded),
         data_dir=data_dir,
-        background_worker=_bool(raw, "BACKGROUND_WORKER", True),
+        workers=_int(raw, "WORKERS", os.cpu_count() or 1, minimum=0),
         password_login=_bool(raw, "PASSWORD_LOGIN", True),
         sso_provider_name=_text(raw, "SSO_PROVIDER_NAME", "Microsoft"),
         sso_auto_create_domain=_text(raw, "SSO_AUTO_CREATE_DOMAIN", "").lower().lstrip("@"),

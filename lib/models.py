@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -223,6 +224,9 @@ class SendRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+CLAIMABLE = text("status = 'pending' AND claimed_by IS NULL")
+
+
 class SendItem(Base):
     """One customer of a send run: pending → sending → sent | failed | uncertain, or skipped."""
 
@@ -231,6 +235,15 @@ class SendItem(Base):
         UniqueConstraint("run_id", "company_code", "customer_no", name="uq_send_items_customer"),
         Index("ix_send_items_run_status", "run_id", "status"),
         Index("ix_send_items_status", "status"),
+        # Only the items a worker can claim, in claim order: a claim reads the first entry.
+        Index("ix_send_items_claimable", "id", sqlite_where=CLAIMABLE, postgresql_where=CLAIMABLE),
+        Index(
+            "ix_send_items_claimable_run",
+            "run_id",
+            "id",
+            sqlite_where=CLAIMABLE,
+            postgresql_where=CLAIMABLE,
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

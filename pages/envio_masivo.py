@@ -9,8 +9,11 @@ import zlib
 import pandas as pd
 import streamlit as st
 
-from lib import catalog, formatting, sending, ui
+from lib import catalog, formatting, ui
 from lib.normalize import InvalidValue
+from lib.sending import log as runlog
+from lib.sending import runs
+from lib.sending.status import ItemStatus, RunStatus
 
 ui.page_guard()
 
@@ -25,7 +28,7 @@ LISTING, SELECTION, EDITOR_VERSION, EDITOR_INPUTS, EDITOR_SHOWN, SHOWN_RUN = (
 STOP_ASKED, STOP_CONFIRMED = "envio-detener", "envio-detener-confirmado"
 
 
-def key_of(candidate: sending.Candidate) -> str:
+def key_of(candidate: runs.Candidate) -> str:
     return f"{candidate.company_code}/{candidate.customer_no}"
 
 
@@ -51,12 +54,12 @@ def editor_input(keys: list[str]) -> tuple[str, list[bool]]:
     return name, inputs[name]
 
 
-def procesar(listing: dict, chosen: list[sending.Candidate]) -> None:
+def procesar(listing: dict, chosen: list[runs.Candidate]) -> None:
     user = ui.current_user()
     settings = ui.settings()
     try:
         with ui.session() as session, session.begin():
-            run = sending.create_run(
+            run = runs.create_run(
                 session,
                 username=user.username,
                 notify_email=user.email,
@@ -104,7 +107,7 @@ def stop_control(run_id: int) -> None:
 def stop(run_id: int) -> None:
     try:
         with ui.session() as session, session.begin():
-            stopped = sending.stop(session, run_id, username=ui.actor())
+            stopped = runs.stop(session, run_id, username=ui.actor())
     except InvalidValue as exc:
         ui.refuse(exc)
         return
@@ -114,10 +117,10 @@ def stop(run_id: int) -> None:
 def follow(run_id: int) -> bool:
     """Draw the run; True once it has finished."""
     with ui.session() as session:
-        shown = sending.progress(session, run_id)
-        rows = sending.items(session, run_id)
+        shown = runs.progress(session, run_id)
+        rows = runs.items(session, run_id)
     run = shown.run
-    st.subheader(f"Envío núm. {run.id} · {sending.RUN_LABELS[run.status]}")
+    st.subheader(f"Envío núm. {run.id} · {RunStatus(run.status).label}")
     st.caption(
         f"Fecha de corte {formatting.day(run.cutoff_date)} · iniciado por {run.started_by} "
         f"el {formatting.moment(run.created_at, ui.settings().timezone)}"
@@ -132,15 +135,15 @@ def follow(run_id: int) -> bool:
             "(se vuelve a intentar cada pocos minutos); nadie queda sin enviar ni recibe dos "
             "veces. Si no quieres esperar, usa Detener envío."
         )
-    elif run.status == sending.RUN_PENDING:
+    elif run.status == RunStatus.PENDING:
         st.info("El envío empieza en cuanto el proceso de envío lo toma (unos segundos).")
-    if shown.counts.get(sending.PENDING):
+    if shown.counts.get(ItemStatus.PENDING):
         stop_control(run.id)
     st.dataframe(ui.items_table(rows), hide_index=True, width="stretch")
     if shown.finished:
         ui.log_notice(run)
         with ui.session() as session:
-            ui.log_download(run, sending.log_text(session, run))
+            ui.log_download(run, runlog.text(session, run))
     return shown.finished
 
 
@@ -160,7 +163,7 @@ with st.form("envio-busqueda"):
     if st.form_submit_button("Buscar"):
         try:
             with ui.session() as session:
-                found = sending.candidates(session, company, customer, cutoff)
+                found = runs.candidates(session, company, customer, cutoff)
         except InvalidValue as exc:
             ui.refuse(exc)
         else:
@@ -184,13 +187,13 @@ st.page_link(
 
 listing = st.session_state.get(LISTING)
 if listing is not None:
-    everyone: list[sending.Candidate] = listing["candidates"]
+    everyone: list[runs.Candidate] = listing["candidates"]
     selection: dict[str, bool] = st.session_state.setdefault(SELECTION, {})
     if not everyone:
         st.info("No hay clientes en el catálogo de envío con esos datos.")
     else:
         text = st.text_input("Filtrar la lista", placeholder="No. Cliente, nombre o correo")
-        visible = sending.matching(everyone, text)
+        visible = runs.matching(everyone, text)
         keys = [key_of(c) for c in visible]
         left, right, _ = st.columns([1, 1, 2])
         left.button("Seleccionar todos", on_click=select, args=(keys, True))
@@ -224,12 +227,12 @@ if listing is not None:
 if (confirmed := st.session_state.pop(STOP_CONFIRMED, None)) is not None:
     stop(confirmed)
 with ui.session() as session:
-    shown_run = sending.run_to_show(
+    shown_run = runs.run_to_show(
         session, st.session_state.get(SHOWN_RUN), ui.current_user().username
     )
 if shown_run is not None:
     st.divider()
-    if shown_run.status == sending.RUN_DONE:
+    if shown_run.status == RunStatus.DONE:
         follow(shown_run.id)
     else:
         ui.live(follow, shown_run.id)

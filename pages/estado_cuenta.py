@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from lib import catalog, formatting, messages, ui
+from lib import catalog, formatting, ui
 from lib.normalize import InvalidValue
+from lib.statements import message
 
 ui.page_guard()
 
@@ -20,12 +21,13 @@ with st.form("vista-previa"):
     if st.form_submit_button("Ver estado de cuenta", type="primary"):
         try:
             with ui.session() as session, st.spinner("Generando el PDF…"):
-                st.session_state["estado-mostrado"] = messages.preview(
+                st.session_state["estado-mostrado"] = message.preview(
                     session,
                     company or "",
                     customer,
                     cutoff,
                     data_dir=ui.settings().data_dir,
+                    mail_from=ui.settings().mail_from,
                     today=ui.settings().today(),
                 )
         except InvalidValue as exc:

@@ -5,8 +5,11 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from lib import catalog, formatting, sending, ui, users
+from lib import catalog, formatting, ui, users
 from lib.normalize import InvalidValue
+from lib.sending import log as runlog
+from lib.sending import runs
+from lib.sending.status import ItemStatus, RunStatus
 
 ui.page_guard()
 
@@ -17,7 +20,7 @@ def retry(run_id: int, include_uncertain: bool) -> None:
     user = ui.current_user()
     try:
         with ui.session() as session, session.begin():
-            again = sending.retry(
+            again = runs.retry(
                 session,
                 run_id,
                 username=user.username,
@@ -51,8 +54,8 @@ since = right.date_input(
 )
 
 with ui.session() as session:
-    found = sending.runs(session, company=company, username=username, since=since)
-    by_run = sending.counts(session, [r.id for r in found])
+    found = runs.runs(session, company=company, username=username, since=since)
+    by_run = runs.counts(session, [r.id for r in found])
 if not found:
     st.info("No hay envíos con esos datos.")
     st.stop()
@@ -72,7 +75,7 @@ st.dataframe(
                 label: [by_run.get(r.id, {}).get(status, 0) for r in found]
                 for label, status in ui.OUTCOME_FIGURES
             },
-            "Estado": [sending.RUN_LABELS[r.status] for r in found],
+            "Estado": [RunStatus(r.status).label for r in found],
             "Reintento de": [r.retry_of or "" for r in found],
         }
     ),
@@ -91,15 +94,15 @@ chosen = st.selectbox(
 )
 run = runs_by_id[chosen]
 with ui.session() as session:
-    rows = sending.items(session, run.id)
-    log = sending.log_text(session, run)
+    rows = runs.items(session, run.id)
+    log = runlog.text(session, run)
 st.dataframe(ui.items_table(rows), hide_index=True, width="stretch")
-if run.status == sending.RUN_DONE:
+if run.status == RunStatus.DONE:
     ui.log_notice(run)
 left, middle, right = st.columns(3)
 ui.log_download(run, log, left)
-failed = by_run.get(run.id, {}).get(sending.FAILED, 0)
-uncertain = by_run.get(run.id, {}).get(sending.UNCERTAIN, 0)
+failed = by_run.get(run.id, {}).get(ItemStatus.FAILED, 0)
+uncertain = by_run.get(run.id, {}).get(ItemStatus.UNCERTAIN, 0)
 if middle.button(f"Reintentar fallidos ({failed})", disabled=not failed):
     retry(run.id, include_uncertain=False)
 if uncertain:

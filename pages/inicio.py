@@ -5,7 +5,9 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from lib import dashboard, formatting, sending, ui
+from lib import dashboard, formatting, ui
+from lib.sending import runs
+from lib.sending.status import ItemStatus
 
 ui.page_guard()
 
@@ -53,7 +55,7 @@ st.caption("Los saldos se muestran por moneda; nunca se suman MXN con USD.")
 
 st.subheader("Envíos de los últimos 30 días")
 with ui.session() as session:
-    recent = sending.daily_outcomes(session, ui.settings().today() - timedelta(days=29))
+    recent = runs.daily_outcomes(session, ui.settings().today() - timedelta(days=29))
 if not recent:
     st.caption("Aún no hay envíos en los últimos 30 días.")
     st.stop()
@@ -61,7 +63,7 @@ sent = pd.DataFrame(
     {
         "Día": [r.day.isoformat() for r in recent],
         "Sociedad": [r.company_code for r in recent],
-        "Resultado": [sending.OUTCOME_NAMES[r.status] for r in recent],
+        "Resultado": [ItemStatus(r.status).outcome for r in recent],
         "Correos": [r.count for r in recent],
     }
 )

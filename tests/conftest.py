@@ -97,7 +97,7 @@ def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "DATA_DIR": str(tmp_path / "data"),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'envio.db'}",
         "DEMO_DATA": "false",
-        "BACKGROUND_WORKER": "false",
+        "WORKERS": "0",
     }
     monkeypatch.setattr(config, "DEFAULT_SECRETS_FILE", tmp_path / "no-secrets.toml")
     for name in ("MAIL_TRANSPORT", "OUTBOX_DIR", "AUTH_COOKIE_KEY", "SMTP_HOST", "SMTP_PORT"):

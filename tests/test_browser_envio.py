@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import sending
+from lib.sending import runs
 from tests.mailserver import MailServer
 from tests.support import AppServer
 from tests.test_browser import log_in, settle
@@ -26,15 +26,15 @@ def smtp(with_demo_data: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mail
     with MailServer() as server:
         settings = {"MAIL_TRANSPORT": "smtp", "SMTP_HOST": "127.0.0.1",
                     "SMTP_PORT": str(server.port), "SMTP_SECURITY": "none",
-                    "MAIL_RATE_PER_MINUTE": "0", "BACKGROUND_WORKER": "true"}  # fmt: skip
+                    "MAIL_RATE_PER_MINUTE": "0", "WORKERS": "2"}  # fmt: skip
         for name, value in settings.items():
             monkeypatch.setenv(name, value)
         yield server
 
 
-def su01_catalog(database: sessionmaker[Session]) -> list[sending.Candidate]:
+def su01_catalog(database: sessionmaker[Session]) -> list[runs.Candidate]:
     with database() as session:
-        return sending.candidates(session, "SU01", None, date.today())
+        return runs.candidates(session, "SU01", None, date.today())
 
 
 def open_send_page(page: Page, app_server: AppServer, people: dict[str, str]) -> None:
@@ -87,7 +87,7 @@ def test_envio_masivo_sends_exactly_the_selected_customers_and_the_log(
     page.get_by_role("button", name="Procesar").click()
     expect(page.get_by_role("heading", name=re.compile("Envío núm. 1"))).to_be_visible()
     with database() as session:
-        assert sending.progress(session, 1).run.total == len(catalog) - 2
+        assert runs.progress(session, 1).run.total == len(catalog) - 2
 
     expect(page.get_by_role("heading", name="Envío núm. 1 · Terminado")).to_be_visible(
         timeout=120_000

@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from PIL import Image
 from pypdf import PdfReader
 
-from lib import cli, db, sending, tables
+from lib import cli, db, tables
 from lib.config import PROJECT_ROOT
 from lib.models import Customer, OpenItem, User
+from lib.sending import runs
+from lib.sending.status import RunStatus
 from tests import support
 from tests.mailserver import MailServer
 
@@ -72,7 +74,7 @@ def test_module_runs_as_a_program(app_env: dict[str, str]) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("esquema al día (revisión 0004)")
+    assert result.stdout.startswith("esquema al día (revisión 0005)")
 
 
 @pytest.mark.parametrize("command", HELP_COMMANDS, ids=" ".join)
@@ -342,7 +344,7 @@ def test_worker_once_sends_what_is_pending_and_stops(
     send_ready(app_env["DATABASE_URL"])
     sessions = db.session_factory(db.create_engine_for(app_env["DATABASE_URL"]))
     with sessions() as session, session.begin():
-        sending.create_run(session, username="ana", notify_email="ana@e.example",
+        runs.create_run(session, username="ana", notify_email="ana@e.example",
                            keys=[("SM02", "1004273")], cutoff=date(2026, 11, 28),
                            run_date=date(2026, 11, 28))  # fmt: skip
 
@@ -351,5 +353,5 @@ def test_worker_once_sends_what_is_pending_and_stops(
     assert code == 0
     assert "worker en marcha" in out
     with sessions() as session:
-        assert sending.progress(session, 1).run.status == sending.RUN_DONE
+        assert runs.progress(session, 1).run.status == RunStatus.DONE
     assert len(list((Path(app_env["DATA_DIR"]) / "outbox").glob("*.eml"))) == 2

@@ -30,8 +30,10 @@ import sqlalchemy as sa
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import sending, users
+from lib import users
 from lib.models import Customer, Recipient, SendItem
+from lib.sending import runs
+from lib.sending.status import ItemStatus
 from tests.support import AppServer
 from tests.test_browser import IDLE
 
@@ -64,7 +66,7 @@ def busy_server(
     request: pytest.FixtureRequest,
 ) -> AppServer:
     """The app with demo data and its own send worker writing to an outbox in `tmp_path`."""
-    monkeypatch.setenv("BACKGROUND_WORKER", "true")
+    monkeypatch.setenv("WORKERS", "2")
     monkeypatch.setenv("DEMO_DATA", "true")
     monkeypatch.setenv("OUTBOX_DIR", str(tmp_path / "outbox"))
     return request.getfixturevalue("app_server")
@@ -94,16 +96,16 @@ def idle(page: Page) -> bool:
     return page.locator(IDLE).count() == 1
 
 
-def run_state(database: sessionmaker[Session], run_id: int) -> sending.Progress:
+def run_state(database: sessionmaker[Session], run_id: int) -> runs.Progress:
     with database() as session:
-        return sending.progress(session, run_id)
+        return runs.progress(session, run_id)
 
 
 def start_send_run(database: sessionmaker[Session]) -> tuple[int, int]:
     """A run of every catalog customer, created through lib.sending as Procesar does."""
     with database() as session, session.begin():
         keys = list(session.execute(sa.select(Recipient.company_code, Recipient.customer_no)))
-        run = sending.create_run(session, username="root", notify_email="root@e.example",
+        run = runs.create_run(session, username="root", notify_email="root@e.example",
                                  keys=[tuple(k) for k in keys], cutoff=date.today(),
                                  run_date=date.today())  # fmt: skip
         return run.id, run.total
@@ -228,7 +230,7 @@ def test_ten_sessions_edit_the_catalog_while_a_send_run_goes_on(
     with database() as session:
         items = list(session.scalars(sa.select(SendItem).where(SendItem.run_id == run_id)))
     assert len(items) == total
-    assert {item.status for item in items} == {sending.SENT}
+    assert {item.status for item in items} == {ItemStatus.SENT}
     assert {item.attempts for item in items} == {1}
     outbox = [
         message_from_bytes(path.read_bytes(), policy=policy.default)

@@ -7,8 +7,11 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from streamlit.testing.v1 import AppTest
 
-from lib import config, mail, sending, worker
+from lib import config
+from lib.mail import outbox
 from lib.models import Recipient, SendItem
+from lib.sending import runs, worker
+from lib.sending.status import ItemStatus
 from tests.support import seed_catalog
 from tests.test_catalogo_pages import button
 from tests.test_pages import start
@@ -165,7 +168,7 @@ def test_a_run_waiting_for_the_mail_server_says_why_and_can_still_be_stopped(
     button(at, "Procesar").click()
     at.run()
     (tmp_path / "archivo").write_text("no es una carpeta")
-    unwritable = mail.Outbox(tmp_path / "archivo" / "outbox")
+    unwritable = outbox.Outbox(tmp_path / "archivo" / "outbox")
     waited = worker.Worker(database, config.load_settings(), transport=unwritable).step()
     assert waited is not None
 
@@ -183,7 +186,7 @@ def test_a_run_waiting_for_the_mail_server_says_why_and_can_still_be_stopped(
 
 
 def send_everything(database: sessionmaker[Session], tmp_settings: config.Settings) -> None:
-    runner = worker.Worker(database, tmp_settings, transport=mail.Outbox(tmp_settings.outbox_dir))
+    runner = worker.Worker(database, tmp_settings, transport=outbox.Outbox(tmp_settings.outbox_dir))
     runner.run(threading.Event(), until_idle=True, poll=0.01)
 
 
@@ -193,7 +196,7 @@ def test_coming_back_shows_the_finished_run_with_its_outcomes_and_log(customers,
     at.run()
     with database() as session, session.begin():
         item = session.query(SendItem).filter_by(customer_no="1004273").one()
-        item.status, item.error = sending.FAILED, "550 5.1.1 No existe"
+        item.status, item.error = ItemStatus.FAILED, "550 5.1.1 No existe"
     send_everything(database, config.load_settings())
 
     again = start(ENVIO, user="ana")
@@ -214,19 +217,19 @@ def test_historial_lists_runs_and_retries_only_the_failed(customers, database) -
     at.run()
     with database() as session, session.begin():
         items = session.query(SendItem).order_by(SendItem.id).all()
-        items[0].status, items[0].error = sending.FAILED, "550 no"
-        items[1].status, items[1].error = sending.UNCERTAIN, sending.UNCERTAIN_REASON
+        items[0].status, items[0].error = ItemStatus.FAILED, "550 no"
+        items[1].status, items[1].error = ItemStatus.UNCERTAIN, runs.UNCERTAIN_REASON
     send_everything(database, config.load_settings())
 
     at = start(HISTORIAL, user="root")
-    runs = at.dataframe[0].value
-    assert list(runs["Núm."]) == [1]
-    assert (runs.loc[0, "Enviados"], runs.loc[0, "Con error"], runs.loc[0, "Inciertos"]) == (
+    table = at.dataframe[0].value
+    assert list(table["Núm."]) == [1]
+    assert (table.loc[0, "Enviados"], table.loc[0, "Con error"], table.loc[0, "Inciertos"]) == (
         1,
         1,
         1,
     )
-    assert runs.loc[0, "Estado"] == "Terminado"
+    assert table.loc[0, "Estado"] == "Terminado"
     assert button(at, "Reintentar fallidos e inciertos (2)").disabled
     button(at, "Reintentar fallidos (1)").click()
     at.run()
@@ -242,7 +245,7 @@ def test_historial_resends_the_uncertain_only_after_confirmation(customers, data
     at.run()
     with database() as session, session.begin():
         item = session.query(SendItem).filter_by(customer_no="1006210").one()
-        item.status, item.error = sending.UNCERTAIN, sending.UNCERTAIN_REASON
+        item.status, item.error = ItemStatus.UNCERTAIN, runs.UNCERTAIN_REASON
     send_everything(database, config.load_settings())
 
     at = start(HISTORIAL, user="ana")

@@ -97,7 +97,7 @@ def camera(page: Page, tmp_path: Path) -> Camera:
 @pytest.fixture
 def own_worker(with_demo_data: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """The app sends its runs itself, to the outbox (the default transport)."""
-    monkeypatch.setenv("BACKGROUND_WORKER", "true")
+    monkeypatch.setenv("WORKERS", "2")
 
 
 def main(page: Page) -> Locator:

@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import config, mail, messages, oauth, sending, worker
+from lib import config
+from lib.mail import graph as graph_api
+from lib.mail import oauth, probe, smtp, transports
+from lib.sending import worker
+from lib.sending.status import ItemStatus
 from tests import test_sending
 from tests.mailserver import MailServer
 from tests.microsoft import (
@@ -47,23 +51,23 @@ def credentials(provider: IdentityProvider, scope: str = config.SMTP_SCOPE) -> c
 def waits_for_the_server(
     sessions: sessionmaker[Session],
     settings: config.Settings,
-    transport: mail.Transport,
+    transport: transports.Transport,
     run_id: int,
 ) -> str:
     """What a worker says after trying a run's first customer that the server will not take;
     the customer stays pending, to go out once the server does."""
     outcome = worker.Worker(sessions, settings, transport=transport).step(run_id)
     assert outcome is not None
-    assert outcome.status == sending.PENDING
+    assert outcome.status == ItemStatus.PENDING
     assert outcome.reason.startswith(f"{worker.WAITING}: ")
-    assert outcomes(sessions, run_id)[outcome.customer_no] == (sending.PENDING, outcome.reason)
+    assert outcomes(sessions, run_id)[outcome.customer_no] == (ItemStatus.PENDING, outcome.reason)
     return outcome.reason.removeprefix(f"{worker.WAITING}: ")
 
 
-def xoauth2_to(server: MailServer, tokens: oauth.Tokens) -> mail.Smtp:
-    options = mail.SmtpOptions("127.0.0.1", server.port, "none", "", "", timeout=5,
+def xoauth2_to(server: MailServer, tokens: oauth.Tokens) -> smtp.Smtp:
+    options = smtp.SmtpOptions("127.0.0.1", server.port, "none", "", "", timeout=5,
                                tokens=tokens, sender=SENDER)  # fmt: skip
-    return mail.Smtp(options, sleep=Sleeps())
+    return smtp.Smtp(options, sleep=Sleeps())
 
 
 def test_xoauth2_sends_the_run_with_one_cached_token(
@@ -73,7 +77,7 @@ def test_xoauth2_sends_the_run_with_one_cached_token(
     with MailServer(bearer_tokens={"token-1"}) as server:
         work(catalog, settings, xoauth2_to(server, oauth.Tokens(credentials(identity))), run_id)
 
-    assert {status for status, _ in outcomes(catalog, run_id).values()} == {sending.SENT}
+    assert {status for status, _ in outcomes(catalog, run_id).values()} == {ItemStatus.SENT}
     assert len(statement_mails(server)) == 3
     assert server.handler.xoauth2_attempts == [(SENDER, "token-1")]
     assert identity.tokens.issued == ["token-1"]
@@ -101,7 +105,7 @@ def test_a_refused_token_is_renewed_once_and_the_send_goes_on(
     with MailServer(bearer_tokens={"token-2"}) as server:
         work(catalog, settings, xoauth2_to(server, oauth.Tokens(credentials(identity))), run_id)
 
-    assert outcomes(catalog, run_id)["1006210"] == (sending.SENT, "")
+    assert outcomes(catalog, run_id)["1006210"] == (ItemStatus.SENT, "")
     assert [token for _, token in server.handler.xoauth2_attempts] == ["token-1", "token-2"]
 
 
@@ -162,9 +166,9 @@ def graph(identity: IdentityProvider) -> Iterator[tuple[GraphServer, oauth.Token
 
 def graph_transport(
     graph: tuple[GraphServer, oauth.Tokens], sleeps: Sleeps | None = None
-) -> mail.Graph:
+) -> graph_api.Graph:
     server, tokens = graph
-    return mail.Graph(
+    return graph_api.Graph(
         server.base_url, SENDER, tokens, sleep=sleeps if sleeps is not None else Sleeps()
     )
 
@@ -177,7 +181,7 @@ def test_graph_sendmail_carries_recipients_subject_body_and_the_pdf(
 
     work(catalog, settings, graph_transport(graph), run_id)
 
-    assert outcomes(catalog, run_id)["1006210"] == (sending.SENT, "")
+    assert outcomes(catalog, run_id)["1006210"] == (ItemStatus.SENT, "")
     statement, log = server.calls
     assert statement.path == "/v1.0/users/estados.cuenta%40contoso.example/sendMail"
     assert statement.authorization == "Bearer token-1"
@@ -210,7 +214,7 @@ def test_graph_429_waits_as_long_as_retry_after_says(
 
     work(catalog, settings, graph_transport(graph, sleeps), run_id)
 
-    assert outcomes(catalog, run_id)["1006210"] == (sending.SENT, "")
+    assert outcomes(catalog, run_id)["1006210"] == (ItemStatus.SENT, "")
     assert sleeps == [7.0, 2.0]
     assert len(server.calls) == 4  # three tries of the statement, then the log
 
@@ -227,8 +231,8 @@ def test_graph_400_fails_the_customer_with_graphs_message(
     work(catalog, settings, graph_transport(graph), run_id)
 
     assert outcomes(catalog, run_id) == {
-        "1006210": (sending.FAILED, "Microsoft Graph 400: At least one recipient is not valid."),
-        "1004273": (sending.SENT, ""),
+        "1006210": (ItemStatus.FAILED, "Microsoft Graph 400: At least one recipient is not valid."),
+        "1004273": (ItemStatus.SENT, ""),
     }
 
 
@@ -241,7 +245,7 @@ def test_graph_401_renews_the_token_once(
 
     work(catalog, settings, graph_transport(graph), run_id)
 
-    assert outcomes(catalog, run_id)["1006210"] == (sending.SENT, "")
+    assert outcomes(catalog, run_id)["1006210"] == (ItemStatus.SENT, "")
     assert [call.authorization for call in server.calls[:2]] == ["Bearer token-1", "Bearer token-2"]
 
 
@@ -311,6 +315,6 @@ def test_mail_test_says_why_it_failed(app_env: dict[str, str], monkeypatch) -> N
 
 
 def test_the_test_message_is_plain_and_addressed() -> None:
-    message = messages.test_message("a@b.mx", mail_from="X <x@b.mx>", transport="graph")
+    message = probe.test_message("a@b.mx", mail_from="X <x@b.mx>", transport="graph")
     assert (message["To"], message["From"]) == ("a@b.mx", "X <x@b.mx>")
     assert "'graph'" in message.get_content()

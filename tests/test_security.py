@@ -33,6 +33,7 @@ from datetime import date
 from decimal import Decimal
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -42,22 +43,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
-from lib import (
-    auth,
-    catalog,
-    config,
-    mail,
-    messages,
-    pdf,
-    sending,
-    statements,
-    tables,
-    ui,
-    users,
-    worker,
-)
+from lib import auth, catalog, config, statements, tables, ui, users
+from lib.mail import pacing, smtp
 from lib.models import Company, Customer, Recipient, SendRun
 from lib.normalize import InvalidValue
+from lib.sending import log as runlog
+from lib.sending import runs, worker
+from lib.sending.status import RunStatus
+from lib.statements import message, pdf
 from tests import test_sending
 from tests.mailserver import MailServer
 from tests.test_catalogo_pages import button
@@ -194,10 +187,10 @@ def assert_no_injected_header(message: EmailMessage) -> None:
 
 
 def compose(statement: statements.Statement, recipients: tuple[str, ...] = ("a@b.mx",)):
-    return messages.compose(
-        statement, recipients, b"%PDF-1.4", mail_from="Cobranza <c@bajio.example>",
+    return message.ready(
+        statement, recipients, data_dir=Path("/no-logos"), mail_from="Cobranza <c@bajio.example>",
         sent_on=date(2026, 11, 29),
-    )  # fmt: skip
+    ).message  # fmt: skip
 
 
 @pytest.mark.parametrize("hostile", INJECTIONS)
@@ -241,7 +234,7 @@ def test_the_log_email_keeps_names_in_the_attachment_and_its_headers_clean(hosti
                   notify_email="ana@finanzas.example", started_by="ana", total=1, sent=1,
                   failed=0, uncertain=0, skipped=0)  # fmt: skip
     line = f"Sociedad: SM02 | NoCliente: 1006210 | NombreCliente: {hostile} | Enviado: ok\r\n"
-    message = messages.log_message(run, line, sending.log_name(run), mail_from="c@bajio.example")
+    message = runlog.message(run, line, mail_from="c@bajio.example")
     assert_no_injected_header(message)
     parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
     (attachment,) = list(parsed.iter_attachments())
@@ -253,7 +246,7 @@ def test_a_hostile_notify_address_is_refused_not_injected() -> None:
                   notify_email="ana@finanzas.example\r\nBcc: intruso@evil.example",
                   started_by="ana", total=0, sent=0, failed=0, uncertain=0, skipped=0)  # fmt: skip
     with pytest.raises(ValueError, match="linefeed or carriage return"):
-        messages.log_message(run, "", sending.log_name(run), mail_from="c@bajio.example")
+        runlog.message(run, "", mail_from="c@bajio.example")
 
 
 # --- file names ---------------------------------------------------------------------------------
@@ -274,26 +267,26 @@ HOSTILE_NUMBERS = [
 
 @pytest.mark.parametrize("number", ["1006210", "A-1", *HOSTILE_NUMBERS])
 def test_attachment_names_never_hold_a_path_or_a_line_break(number) -> None:
-    name = messages.attachment_name(number, date(2026, 11, 29))
+    name = message.attachment_name(number, date(2026, 11, 29))
     assert re.fullmatch(r"[0-9A-Za-z_-]*_20261129\.pdf", name), name
     for part in ("..", "/", "\\"):
         assert part not in name
 
 
 def test_normal_attachment_names_stay_as_the_manual_says() -> None:
-    assert messages.attachment_name("1006210", date(2026, 3, 2)) == "1006210_20260302.pdf"
-    assert messages.attachment_name("AB-12", date(2026, 3, 2)) == "AB-12_20260302.pdf"
+    assert message.attachment_name("1006210", date(2026, 3, 2)) == "1006210_20260302.pdf"
+    assert message.attachment_name("AB-12", date(2026, 3, 2)) == "AB-12_20260302.pdf"
 
 
 @pytest.mark.parametrize("day", [date(2026, 1, 1), date(1, 1, 1), date(9999, 12, 31)])
 def test_log_file_names_are_only_the_fixed_words_and_a_date(day) -> None:
-    assert re.fullmatch(r"LogEnvioMasivo_\d+\.txt", sending.log_name(SendRun(run_date=day)))
+    assert re.fullmatch(r"LogEnvioMasivo_\d+\.txt", runlog.file_name(SendRun(run_date=day)))
 
 
 def test_a_log_file_name_cannot_be_built_from_text() -> None:
     """`log_name` takes only the run's date; text in its place is refused, never used."""
     with pytest.raises(ValueError, match="format"):
-        sending.log_name(SendRun(run_date="../../etc/passwd"))  # type: ignore[arg-type]
+        runlog.file_name(SendRun(run_date="../../etc/passwd"))  # type: ignore[arg-type]
 
 
 # --- Excel exports ------------------------------------------------------------------------------
@@ -487,32 +480,32 @@ def test_the_smtp_password_is_in_no_log_record_reason_or_file_of_a_refused_run(
     send_catalog, send_settings, caplog
 ) -> None:
     """A run against a server refusing the login: it waits with the reason, is stopped, and its
-    log email is refused too."""
+    log email waits for the server too."""
     sessions = send_catalog
     run_id = test_sending.start_run(sessions)
     caplog.set_level(logging.DEBUG)
     with MailServer(users={"envios": "la-buena"}) as server:
-        options = mail.SmtpOptions("127.0.0.1", server.port, "none", "envios", SECRET, timeout=5)
-        transport = mail.Smtp(options, sleep=test_sending.Sleeps())
-        runner = worker.Worker(sessions, send_settings, transport=transport, pacer=mail.Pacer(0))
+        options = smtp.SmtpOptions("127.0.0.1", server.port, "none", "envios", SECRET, timeout=5)
+        transport = smtp.Smtp(options, sleep=test_sending.Sleeps())
+        runner = worker.Worker(sessions, send_settings, transport=transport, pacer=pacing.Pacer(0))
         waited = runner.step(run_id)
         with sessions() as session, session.begin():
-            shown = sending.progress(session, run_id).waiting
-            sending.stop(session, run_id, username="ana")
+            shown = runs.progress(session, run_id).waiting
+            runs.stop(session, run_id, username="ana")
         runner.finish_runs()
         assert not server.received
 
     with sessions() as session:
-        run = sending.progress(session, run_id).run
-        log = sending.log_text(session, run)
+        run = runs.progress(session, run_id).run
+        log = runlog.text(session, run)
     assert waited is not None
     assert shown == waited.reason
     assert waited.reason.startswith(
         f"{worker.WAITING}: el servidor SMTP rechazó el usuario o la contraseña"
     )
-    assert run.status == sending.RUN_DONE
-    assert run.log_error.startswith("el servidor SMTP rechazó el usuario o la contraseña")
-    for text in (waited.reason, run.log_error, log, caplog.text):
+    assert run.status == RunStatus.DONE
+    assert (run.log_sent_at, run.log_error, run.log_claimed_by) == (None, "", None)
+    for text in (waited.reason, log, caplog.text):
         assert SECRET not in text
     assert "535" in caplog.text  # the refusal itself was logged
 
@@ -530,5 +523,5 @@ def test_settings_never_print_the_secrets(tmp_path) -> None:
 
 
 def test_smtp_options_never_print_the_password() -> None:
-    options = mail.SmtpOptions("127.0.0.1", 25, "none", "envios", SECRET)
+    options = smtp.SmtpOptions("127.0.0.1", 25, "none", "envios", SECRET)
     assert SECRET not in repr(options)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,10 +19,14 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import config, mail, sending, worker
+from lib import config
 from lib.config import PROJECT_ROOT
-from lib.models import Company, Customer, OpenItem, Recipient, SendItem, SendRun
+from lib.mail import outbox, pacing, smtp, transports
+from lib.models import Company, Customer, OpenItem, Recipient, SendItem, SendRun, utcnow
 from lib.normalize import InvalidValue
+from lib.sending import log as runlog
+from lib.sending import runs, worker
+from lib.sending.status import ItemStatus, RunStatus
 from tests.mailserver import MailServer
 
 CUTOFF = date(2026, 11, 28)
@@ -34,6 +39,19 @@ CATALOG = {
     "1000003": ("TUBOS DEL NORTE", "tubos@norte.example"),
 }
 ANALYST_EMAIL = "ana@finanzas.example"
+
+
+class FakeClock:
+    """The worker's clock, moved by the test: no sleeping, no patching of `time`."""
+
+    def __init__(self) -> None:
+        self.seconds = 1000.0
+
+    def now(self) -> datetime:
+        return utcnow()
+
+    def monotonic(self) -> float:
+        return self.seconds
 
 
 @pytest.fixture
@@ -69,7 +87,7 @@ def start_run(
     sessions: sessionmaker[Session], numbers: list[str] | None = None, **options: object
 ) -> int:
     with sessions() as session, session.begin():
-        run = sending.create_run(
+        run = runs.create_run(
             session,
             username="ana",
             notify_email=ANALYST_EMAIL,
@@ -95,20 +113,20 @@ class Sleeps(list[float]):
         self.append(seconds)
 
 
-def smtp_to(port: int, sleeps: Sleeps | None = None, **options: object) -> mail.Smtp:
-    settings = mail.SmtpOptions("127.0.0.1", port, "none", "", "", timeout=5, **options)  # type: ignore[arg-type]
-    return mail.Smtp(settings, sleep=sleeps if sleeps is not None else Sleeps())
+def smtp_to(port: int, sleeps: Sleeps | None = None, **options: object) -> smtp.Smtp:
+    settings = smtp.SmtpOptions("127.0.0.1", port, "none", "", "", timeout=5, **options)  # type: ignore[arg-type]
+    return smtp.Smtp(settings, sleep=sleeps if sleeps is not None else Sleeps())
 
 
 def work(
     sessions: sessionmaker[Session],
     settings: config.Settings,
-    transport: mail.Transport,
+    transport: transports.Transport,
     run_id: int | None = None,
 ) -> worker.Worker:
     """Run the worker until nothing is left; a run still waiting after a minute fails the test
     (a mail server that took nothing would otherwise be waited for forever)."""
-    runner = worker.Worker(sessions, settings, transport=transport, pacer=mail.Pacer(0))
+    runner = worker.Worker(sessions, settings, transport=transport, pacer=pacing.Pacer(0))
     stop = threading.Event()
     timer = threading.Timer(60, stop.set)
     timer.start()
@@ -122,12 +140,12 @@ def work(
 
 def outcomes(sessions: sessionmaker[Session], run_id: int) -> dict[str, tuple[str, str]]:
     with sessions() as session:
-        return {i.customer_no: (i.status, i.error) for i in sending.items(session, run_id)}
+        return {i.customer_no: (i.status, i.error) for i in runs.items(session, run_id)}
 
 
 def finished_run(sessions: sessionmaker[Session], run_id: int) -> SendRun:
     with sessions() as session:
-        return sending.progress(session, run_id).run
+        return runs.progress(session, run_id).run
 
 
 def statement_mails(server: MailServer) -> list:
@@ -161,8 +179,8 @@ def test_each_selected_customer_gets_one_email_with_its_pdf(
     assert "F-1006210" in text
     assert "F-1004273" not in text
     with catalog() as session:
-        items = sending.items(session, run_id)
-    assert {i.status for i in items} == {sending.SENT}
+        items = runs.items(session, run_id)
+    assert {i.status for i in items} == {ItemStatus.SENT}
     assert all(i.message_id and i.sent_at and len(i.pdf_sha256 or "") == 64 for i in items)
     assert {i.message_id for i in items} == {m.message["Message-ID"] for m in mails}
 
@@ -188,7 +206,7 @@ def test_the_log_email_carries_one_line_per_customer_in_the_manual_format(
         "(550 5.1.1 Buzón inexistente)",
     ]
     run = finished_run(catalog, run_id)
-    assert (run.status, run.sent, run.failed, run.log_error) == (sending.RUN_DONE, 1, 1, "")
+    assert (run.status, run.sent, run.failed, run.log_error) == (RunStatus.DONE, 1, 1, "")
     assert run.log_sent_at is not None
 
 
@@ -201,9 +219,9 @@ def test_a_refused_customer_fails_alone_and_the_run_goes_on(
     work(catalog, settings, smtp_to(server.port))
 
     result = outcomes(catalog, run_id)
-    assert result["1004273"] == (sending.FAILED, "destinatario rechazado: "
+    assert result["1004273"] == (ItemStatus.FAILED, "destinatario rechazado: "
                                  "plumbers@plumbers.example (550 5.7.1 Relay denied)")  # fmt: skip
-    assert [n for n, (status, _) in result.items() if status == sending.SENT] == [
+    assert [n for n, (status, _) in result.items() if status == ItemStatus.SENT] == [
         "1006210", "1000001", "1000002", "1000003"
     ]  # fmt: skip
 
@@ -214,57 +232,60 @@ def test_smtp_down_pauses_the_run_and_it_goes_on_alone_once_the_server_answers(
     run_id = start_run(catalog, ["1006210", "1004273"])
     sleeps = Sleeps()
     transport = smtp_to(unused_port, sleeps, attempts=3, backoff=2.0)
-    runner = worker.Worker(catalog, settings, transport=transport, pacer=mail.Pacer(0), pause=0.3)
+    runner = worker.Worker(catalog, settings, transport=transport, pacer=pacing.Pacer(0), pause=0.3)
 
     waited = runner.step(run_id)
 
     assert waited is not None
-    assert waited.status == sending.PENDING
+    assert waited.status == ItemStatus.PENDING
     assert waited.reason.startswith(f"{worker.WAITING}: sin conexión con el servidor SMTP: ")
     assert waited.reason.endswith("(tras 3 intentos)")
     assert sleeps == [2.0, 4.0]
     assert runner.step(run_id) is None  # waiting: no customer is taken meanwhile
     assert outcomes(catalog, run_id) == {
-        "1006210": (sending.PENDING, waited.reason),
-        "1004273": (sending.PENDING, ""),
+        "1006210": (ItemStatus.PENDING, waited.reason),
+        "1004273": (ItemStatus.PENDING, ""),
     }
     with catalog() as session:
-        shown = sending.progress(session, run_id)
+        shown = runs.progress(session, run_id)
         assert shown.waiting == waited.reason
-        assert shown.run.status == sending.RUN_RUNNING
+        assert shown.run.status == RunStatus.RUNNING
         assert shown.done == 0
 
     with MailServer(port=unused_port) as server:
         runner.run(threading.Event(), run_id=run_id, until_idle=True, poll=0.05)
 
     assert outcomes(catalog, run_id) == {
-        "1006210": (sending.SENT, ""),
-        "1004273": (sending.SENT, ""),
+        "1006210": (ItemStatus.SENT, ""),
+        "1004273": (ItemStatus.SENT, ""),
     }
     customers = sorted(m.recipients[0] for m in statement_mails(server))
     assert customers == ["pagos@pena.example", "plumbers@plumbers.example"]
     run = finished_run(catalog, run_id)
-    assert (run.status, run.sent, run.failed) == (sending.RUN_DONE, 2, 0)
+    assert (run.status, run.sent, run.failed) == (RunStatus.DONE, 2, 0)
     assert run.log_sent_at is not None
     with catalog() as session:
-        assert sending.progress(session, run_id).waiting == ""
+        assert runs.progress(session, run_id).waiting == ""
 
 
 def test_the_wait_for_the_mail_server_doubles_up_to_a_limit(
-    catalog: sessionmaker[Session], settings: config.Settings, unused_port: int, monkeypatch
+    catalog: sessionmaker[Session], settings: config.Settings, unused_port: int
 ) -> None:
     start_run(catalog, ["1006210"])
-    clock = [1000.0]
-    monkeypatch.setattr(worker.time, "monotonic", lambda: clock[0])
+    clock = FakeClock()
     runner = worker.Worker(
-        catalog, settings, transport=smtp_to(unused_port, attempts=1), pacer=mail.Pacer(0)
+        catalog,
+        settings,
+        transport=smtp_to(unused_port, attempts=1),
+        pacer=pacing.Pacer(0),
+        clock=clock,
     )
     waits = []
     for _ in range(7):
         assert runner.step() is not None
-        waits.append(runner._paused_until - clock[0])
+        waits.append(runner._paused_until - clock.seconds)
         assert runner.step() is None
-        clock[0] = runner._paused_until
+        clock.seconds = runner._paused_until
     assert waits == [15.0, 30.0, 60.0, 120.0, 240.0, 300.0, 300.0]
 
 
@@ -273,18 +294,18 @@ def test_stopping_a_run_that_waits_for_the_server_leaves_everyone_not_sent(
 ) -> None:
     run_id = start_run(catalog, ["1006210", "1004273"])
     runner = worker.Worker(
-        catalog, settings, transport=smtp_to(unused_port, attempts=1), pacer=mail.Pacer(0)
+        catalog, settings, transport=smtp_to(unused_port, attempts=1), pacer=pacing.Pacer(0)
     )
     assert runner.step(run_id) is not None
     with catalog() as session, session.begin():
-        assert sending.stop(session, run_id, username="ana") == 2
+        assert runs.stop(session, run_id, username="ana") == 2
     runner.finish_runs()
     result = outcomes(catalog, run_id)
     assert result == {
-        "1006210": (sending.FAILED, "envío detenido por ana"),
-        "1004273": (sending.FAILED, "envío detenido por ana"),
+        "1006210": (ItemStatus.FAILED, "envío detenido por ana"),
+        "1004273": (ItemStatus.FAILED, "envío detenido por ana"),
     }
-    assert finished_run(catalog, run_id).status == sending.RUN_DONE
+    assert finished_run(catalog, run_id).status == RunStatus.DONE
 
 
 def test_a_connection_dropped_between_messages_is_reopened_without_loss_or_double(
@@ -292,14 +313,14 @@ def test_a_connection_dropped_between_messages_is_reopened_without_loss_or_doubl
 ) -> None:
     run_id = start_run(catalog)
     transport = smtp_to(server.port)
-    runner = worker.Worker(catalog, settings, transport=transport, pacer=mail.Pacer(0))
+    runner = worker.Worker(catalog, settings, transport=transport, pacer=pacing.Pacer(0))
     runner.step(run_id)
     runner.step(run_id)
     server.faults.hang_up_on_mail = 1
 
     work(catalog, settings, transport, run_id)
 
-    assert {status for status, _ in outcomes(catalog, run_id).values()} == {sending.SENT}
+    assert {status for status, _ in outcomes(catalog, run_id).values()} == {ItemStatus.SENT}
     customers = [m.recipients[0] for m in statement_mails(server)]
     assert len(customers) == len(set(customers)) == len(CATALOG)
 
@@ -313,7 +334,7 @@ def test_temporary_refusals_are_retried_with_backoff_until_accepted(
 
     work(catalog, settings, smtp_to(server.port, sleeps, attempts=3, backoff=1.0), run_id)
 
-    assert outcomes(catalog, run_id)["1006210"] == (sending.SENT, "")
+    assert outcomes(catalog, run_id)["1006210"] == (ItemStatus.SENT, "")
     assert sleeps == [1.0, 2.0]
     assert len(server.to("pagos@pena.example")) == 1
 
@@ -327,7 +348,7 @@ def test_421_then_success_reconnects_and_delivers_once(
 
     work(catalog, settings, smtp_to(server.port), run_id)
 
-    assert outcomes(catalog, run_id)["1004273"] == (sending.SENT, "")
+    assert outcomes(catalog, run_id)["1004273"] == (ItemStatus.SENT, "")
     assert len(server.to("plumbers@plumbers.example")) == 1
 
 
@@ -340,7 +361,7 @@ def test_temporary_refusals_that_never_end_fail_the_customer(
     work(catalog, settings, smtp_to(server.port, attempts=2), run_id)
 
     status, reason = outcomes(catalog, run_id)["1006210"]
-    assert status == sending.FAILED
+    assert status == ItemStatus.FAILED
     assert reason == "mensaje rechazado: 451 4.3.0 Intente más tarde (tras 2 intentos)"
 
 
@@ -353,9 +374,9 @@ def test_a_connection_lost_while_the_server_takes_the_message_is_uncertain_not_r
     work(catalog, settings, smtp_to(server.port), run_id)
 
     result = outcomes(catalog, run_id)
-    assert result["1006210"][0] == sending.UNCERTAIN
+    assert result["1006210"][0] == ItemStatus.UNCERTAIN
     assert "no se sabe si llegó" in result["1006210"][1]
-    assert result["1004273"] == (sending.SENT, "")
+    assert result["1004273"] == (ItemStatus.SENT, "")
     assert len(server.to("pagos@pena.example")) == 1
     assert finished_run(catalog, run_id).uncertain == 1
 
@@ -368,12 +389,12 @@ def test_customers_without_balance_are_skipped_with_the_reason_when_asked(
     work(catalog, settings, smtp_to(server.port), run_id)
 
     assert outcomes(catalog, run_id) == {
-        "1000002": (sending.SKIPPED, "sin saldo"),
-        "1000001": (sending.SENT, ""),
+        "1000002": (ItemStatus.SKIPPED, "sin saldo"),
+        "1000001": (ItemStatus.SENT, ""),
     }
     assert server.to("saldo@cero.example") == []
     with catalog() as session:
-        log = sending.log_text(session, sending.progress(session, run_id).run)
+        log = runlog.text(session, runs.progress(session, run_id).run)
     assert "NoCliente: 1000002 | FechaCorte: 20261128 | NombreCliente: SIN SALDO SA | " \
         "CorreoDestino: saldo@cero.example | Enviado: error: sin saldo\r\n" in log  # fmt: skip
 
@@ -385,8 +406,8 @@ def test_a_customer_outside_the_catalog_is_recorded_as_not_sent(
 
     work(catalog, settings, smtp_to(server.port), run_id)
 
-    assert outcomes(catalog, run_id)["1009999"] == (sending.FAILED, sending.NOT_IN_CATALOG)
-    assert finished_run(catalog, run_id).status == sending.RUN_DONE
+    assert outcomes(catalog, run_id)["1009999"] == (ItemStatus.FAILED, runs.NOT_IN_CATALOG)
+    assert finished_run(catalog, run_id).status == RunStatus.DONE
 
 
 def test_a_second_procesar_for_customers_of_an_active_run_is_refused(
@@ -411,16 +432,16 @@ def test_retry_sends_only_the_failed_and_asks_before_the_uncertain(
     server.faults.refuse.clear()
 
     with catalog() as session, session.begin():
-        again = sending.retry(session, first, username="ana", notify_email=ANALYST_EMAIL,
+        again = runs.retry(session, first, username="ana", notify_email=ANALYST_EMAIL,
                               run_date=RUN_DATE)  # fmt: skip
         again_id = again.id
     work(catalog, settings, smtp_to(server.port), again_id)
     with catalog() as session, session.begin():
-        uncertain = sending.retry(session, first, username="ana", notify_email=ANALYST_EMAIL,
+        uncertain = runs.retry(session, first, username="ana", notify_email=ANALYST_EMAIL,
                                   run_date=RUN_DATE, include_uncertain=True)  # fmt: skip
         assert uncertain.retry_of == first
 
-    assert outcomes(catalog, again_id) == {"1004273": (sending.SENT, "")}
+    assert outcomes(catalog, again_id) == {"1004273": (ItemStatus.SENT, "")}
     assert len(outcomes(catalog, uncertain.id)) == 2
     assert len(server.to("plumbers@plumbers.example")) == 1
 
@@ -435,7 +456,7 @@ def test_retry_of_a_run_without_failures_says_so(
         catalog() as session,
         pytest.raises(InvalidValue, match="no tiene clientes por reintentar"),
     ):
-        sending.retry(session, run_id, username="ana", notify_email="", run_date=RUN_DATE)
+        runs.retry(session, run_id, username="ana", notify_email="", run_date=RUN_DATE)
 
 
 def test_a_wrong_smtp_password_pauses_the_run_with_a_reason_that_does_not_show_it(
@@ -443,21 +464,21 @@ def test_a_wrong_smtp_password_pauses_the_run_with_a_reason_that_does_not_show_i
 ) -> None:
     run_id = start_run(catalog, ["1006210"])
     with MailServer(users={"envios": "la-buena"}) as server:
-        options = mail.SmtpOptions(
+        options = smtp.SmtpOptions(
             "127.0.0.1", server.port, "none", "envios", "S3cr3t-mala", timeout=5
         )
-        wrong = worker.Worker(catalog, settings, transport=mail.Smtp(options, sleep=Sleeps()))
+        wrong = worker.Worker(catalog, settings, transport=smtp.Smtp(options, sleep=Sleeps()))
         waited = wrong.step(run_id)
         assert waited is not None
-        good = mail.SmtpOptions("127.0.0.1", server.port, "none", "envios", "la-buena", timeout=5)
-        work(catalog, settings, mail.Smtp(good, sleep=Sleeps()), run_id)
+        good = smtp.SmtpOptions("127.0.0.1", server.port, "none", "envios", "la-buena", timeout=5)
+        work(catalog, settings, smtp.Smtp(good, sleep=Sleeps()), run_id)
 
-    assert waited.status == sending.PENDING
+    assert waited.status == ItemStatus.PENDING
     assert waited.reason.startswith(
         f"{worker.WAITING}: el servidor SMTP rechazó el usuario o la contraseña (535"
     )
     assert "S3cr3t" not in waited.reason
-    assert outcomes(catalog, run_id)["1006210"] == (sending.SENT, "")
+    assert outcomes(catalog, run_id)["1006210"] == (ItemStatus.SENT, "")
     assert len(server.to("pagos@pena.example")) == 1
 
 
@@ -466,17 +487,19 @@ def test_an_outbox_that_cannot_be_written_makes_the_run_wait_not_fail(
 ) -> None:
     (tmp_path / "archivo").write_text("no es una carpeta")
     run_id = start_run(catalog, ["1006210"])
-    outbox = mail.Outbox(tmp_path / "archivo" / "outbox")
-    runner = worker.Worker(catalog, settings, transport=outbox, pacer=mail.Pacer(0), pause=0.2)
+    unwritable = outbox.Outbox(tmp_path / "archivo" / "outbox")
+    runner = worker.Worker(
+        catalog, settings, transport=unwritable, pacer=pacing.Pacer(0), pause=0.2
+    )
 
     waited = runner.step(run_id)
 
     assert waited is not None
-    assert waited.status == sending.PENDING
+    assert waited.status == ItemStatus.PENDING
     assert waited.reason.startswith(f"{worker.WAITING}: no se pudo escribir en la bandeja ")
     (tmp_path / "archivo").unlink()
-    work(catalog, settings, outbox, run_id)
-    assert outcomes(catalog, run_id)["1006210"] == (sending.SENT, "")
+    work(catalog, settings, unwritable, run_id)
+    assert outcomes(catalog, run_id)["1006210"] == (ItemStatus.SENT, "")
     assert len(list((tmp_path / "archivo" / "outbox").glob("*.eml"))) == 2  # statement and log
 
 
@@ -485,18 +508,18 @@ def test_the_outbox_writes_each_message_as_a_whole_eml_file(
 ) -> None:
     run_id = start_run(catalog, ["1006210", "1000001"])
 
-    work(catalog, settings, mail.Outbox(settings.outbox_dir), run_id)
+    work(catalog, settings, outbox.Outbox(settings.outbox_dir), run_id)
 
     files = sorted(settings.outbox_dir.glob("*.eml"))
     assert len(files) == 3  # two customers and the log
     assert not list(settings.outbox_dir.glob(".*"))
-    assert {status for status, _ in outcomes(catalog, run_id).values()} == {sending.SENT}
+    assert {status for status, _ in outcomes(catalog, run_id).values()} == {ItemStatus.SENT}
 
 
 def test_pacing_spaces_messages_evenly_without_sleeping_when_already_late() -> None:
     now = [100.0]
     sleeps = Sleeps()
-    pacer = mail.Pacer(30, clock=lambda: now[0], sleep=sleeps)
+    pacer = pacing.Pacer(30, clock=lambda: now[0], sleep=sleeps)
 
     pacer.wait()
     pacer.wait()
@@ -510,7 +533,7 @@ def test_pacing_spaces_messages_evenly_without_sleeping_when_already_late() -> N
 
 def test_no_pacing_when_the_rate_is_zero() -> None:
     sleeps = Sleeps()
-    pacer = mail.Pacer(0, clock=lambda: 0.0, sleep=sleeps)
+    pacer = pacing.Pacer(0, clock=lambda: 0.0, sleep=sleeps)
     for _ in range(5):
         pacer.wait()
     assert sleeps == []
@@ -527,7 +550,7 @@ def test_the_worker_paces_every_message_including_the_log(
         sleeps(seconds)
         now[0] += seconds
 
-    pacer = mail.Pacer(60, clock=lambda: now[0], sleep=sleep)
+    pacer = pacing.Pacer(60, clock=lambda: now[0], sleep=sleep)
     runner = worker.Worker(catalog, settings, transport=smtp_to(server.port), pacer=pacer)
     runner.run(threading.Event(), run_id=run_id, until_idle=True, poll=0.01)
 
@@ -541,16 +564,16 @@ def test_a_dead_workers_claims_are_given_back_and_its_sending_item_becomes_uncer
     run_id = start_run(catalog, ["1006210", "1004273", "1000001"])
     gone = "otra-maquina:1:abc"
     with catalog() as session, session.begin():
-        first, second, _ = sending.items(session, run_id)
-        first.status, first.claimed_by, first.claimed_at = sending.SENDING, gone, _long_ago()
+        first, second, _ = runs.items(session, run_id)
+        first.status, first.claimed_by, first.claimed_at = ItemStatus.SENDING, gone, _long_ago()
         second.claimed_by, second.claimed_at = gone, _long_ago()
 
     work(catalog, settings, smtp_to(server.port), run_id)
 
     result = outcomes(catalog, run_id)
-    assert result["1006210"] == (sending.UNCERTAIN, sending.UNCERTAIN_REASON)
-    assert result["1004273"] == (sending.SENT, "")
-    assert result["1000001"] == (sending.SENT, "")
+    assert result["1006210"] == (ItemStatus.UNCERTAIN, runs.UNCERTAIN_REASON)
+    assert result["1004273"] == (ItemStatus.SENT, "")
+    assert result["1000001"] == (ItemStatus.SENT, "")
     assert server.to("pagos@pena.example") == []
 
 
@@ -559,24 +582,24 @@ def test_a_recent_claim_of_a_live_worker_elsewhere_is_left_alone(
 ) -> None:
     run_id = start_run(catalog, ["1006210"])
     with catalog() as session, session.begin():
-        (item,) = sending.items(session, run_id)
-        item.status, item.claimed_by = sending.SENDING, "otra-maquina:1:abc"
+        (item,) = runs.items(session, run_id)
+        item.status, item.claimed_by = ItemStatus.SENDING, "otra-maquina:1:abc"
         item.claimed_at = worker.utcnow()
 
-    runner = worker.Worker(catalog, settings, transport=mail.Outbox(settings.outbox_dir))
+    runner = worker.Worker(catalog, settings, transport=outbox.Outbox(settings.outbox_dir))
 
     assert runner.recover() == 0
     assert runner.step(run_id) is None
-    assert outcomes(catalog, run_id)["1006210"][0] == sending.SENDING
+    assert outcomes(catalog, run_id)["1006210"][0] == ItemStatus.SENDING
 
 
 def test_progress_counts_what_is_done_and_what_is_left(catalog: sessionmaker[Session]) -> None:
     run_id = start_run(catalog, ["1006210", "1004273", "1009999"])
 
     with catalog() as session:
-        shown = sending.progress(session, run_id)
+        shown = runs.progress(session, run_id)
 
-    assert shown.counts == {sending.PENDING: 2, sending.FAILED: 1}
+    assert shown.counts == {ItemStatus.PENDING: 2, ItemStatus.FAILED: 1}
     assert (shown.done, round(shown.fraction, 2), shown.finished) == (1, 0.33, False)
 
 
@@ -588,11 +611,11 @@ def test_daily_outcomes_count_finished_emails_per_day_sociedad_and_outcome(
     work(catalog, settings, smtp_to(server.port), run_id)
 
     with catalog() as session:
-        rows = sending.daily_outcomes(session, RUN_DATE - timedelta(days=29))
+        rows = runs.daily_outcomes(session, RUN_DATE - timedelta(days=29))
 
     assert [(r.day, r.company_code, r.status, r.count) for r in rows] == [
-        (RUN_DATE, "SM02", sending.FAILED, 1),
-        (RUN_DATE, "SM02", sending.SENT, 2),
+        (RUN_DATE, "SM02", ItemStatus.FAILED, 1),
+        (RUN_DATE, "SM02", ItemStatus.SENT, 2),
     ]
 
 
@@ -604,7 +627,7 @@ def _long_ago() -> datetime:
 def test_items_are_unique_per_run_and_customer(catalog: sessionmaker[Session]) -> None:
     run_id = start_run(catalog, ["1006210", "1006210", "1000001"])
     with catalog() as session:
-        assert [i.customer_no for i in sending.items(session, run_id)] == ["1006210", "1000001"]
+        assert [i.customer_no for i in runs.items(session, run_id)] == ["1006210", "1000001"]
         assert session.get(SendRun, run_id).total == 2
         assert session.query(SendItem).count() == 2
 
@@ -631,7 +654,14 @@ def worker_process(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: the pool and its worker processes
     )
+
+
+def kill_all(started: subprocess.Popen[str]) -> None:
+    """SIGKILL to the command and every worker process it started, as a machine crash."""
+    os.killpg(started.pid, signal.SIGKILL)
+    started.wait()
 
 
 def test_a_killed_worker_process_is_resumed_without_emailing_anyone_twice(
@@ -639,23 +669,22 @@ def test_a_killed_worker_process_is_resumed_without_emailing_anyone_twice(
 ) -> None:
     run_id = start_run(catalog, ["1006210", "1004273", "1000001"])
     server.faults.stall_data = threading.Event()
-    first = worker_process(database_url, server.port, tmp_path / "data")
+    first = worker_process(database_url, server.port, tmp_path / "data", "--procesos", "1")
     try:
         assert server.handler.in_data.wait(60), first.stdout
     finally:
-        first.kill()
-        first.wait()
+        kill_all(first)
     server.faults.stall_data.set()
-    assert outcomes(catalog, run_id)["1006210"][0] == sending.SENDING
+    assert outcomes(catalog, run_id)["1006210"][0] == ItemStatus.SENDING
 
     second = worker_process(database_url, server.port, tmp_path / "data", "--once")
     output, _ = second.communicate(timeout=120)
 
     assert second.returncode == 0, output
     assert outcomes(catalog, run_id) == {
-        "1006210": (sending.UNCERTAIN, sending.UNCERTAIN_REASON),
-        "1004273": (sending.SENT, ""),
-        "1000001": (sending.SENT, ""),
+        "1006210": (ItemStatus.UNCERTAIN, runs.UNCERTAIN_REASON),
+        "1004273": (ItemStatus.SENT, ""),
+        "1000001": (ItemStatus.SENT, ""),
     }
     customers = [m.recipients[0] for m in statement_mails(server)]
     assert sorted(customers) == sorted(set(customers))
@@ -677,7 +706,8 @@ def test_two_worker_processes_on_postgresql_share_a_run_without_duplicates(
                                   created_by="seed", updated_by="seed"))  # fmt: skip
     run_id = start_run(catalog, extra)
 
-    workers = [worker_process(database_url, server.port, tmp_path / "data", "--once")
+    one_process = ("--once", "--procesos", "1")
+    workers = [worker_process(database_url, server.port, tmp_path / "data", *one_process)
                for _ in range(2)]  # fmt: skip
     outputs = [process.communicate(timeout=180)[0] for process in workers]
 
@@ -685,8 +715,8 @@ def test_two_worker_processes_on_postgresql_share_a_run_without_duplicates(
     customers = [m.recipients[0] for m in statement_mails(server)]
     assert sorted(customers) == sorted(f"c{number}@clientes.example" for number in extra)
     with catalog() as session:
-        items = sending.items(session, run_id)
-    assert {i.status for i in items} == {sending.SENT}
+        items = runs.items(session, run_id)
+    assert {i.status for i in items} == {ItemStatus.SENT}
     assert len({i.claimed_by for i in items}) == 2
     assert len(server.to(ANALYST_EMAIL)) == 1
 
@@ -695,14 +725,14 @@ def test_a_user_address_unfit_for_a_header_ends_as_the_log_error_not_a_crash(
     catalog: sessionmaker[Session], settings: config.Settings
 ) -> None:
     with catalog() as session, session.begin():
-        run = sending.create_run(session, username="ana", notify_email="=?utf-8?q?=0D=0A?=@x.mx",
+        run = runs.create_run(session, username="ana", notify_email="=?utf-8?q?=0D=0A?=@x.mx",
                                  keys=[("SM02", "1000001")], cutoff=CUTOFF,
                                  run_date=RUN_DATE)  # fmt: skip
 
-    work(catalog, settings, mail.Outbox(settings.outbox_dir), run.id)
+    work(catalog, settings, outbox.Outbox(settings.outbox_dir), run.id)
 
     finished = finished_run(catalog, run.id)
-    assert finished.status == sending.RUN_DONE
+    assert finished.status == RunStatus.DONE
     assert finished.log_sent_at is None
     assert finished.log_error.startswith("el correo de ana no sirve para enviarle el log")
 
@@ -712,7 +742,7 @@ def test_a_runs_log_goes_out_before_the_next_run_is_sent(
 ) -> None:
     first = start_run(catalog, ["1006210"])
     second = start_run(catalog, ["1004273", "1000001"])
-    runner = worker.Worker(catalog, settings, transport=smtp_to(server.port), pacer=mail.Pacer(0))
+    runner = worker.Worker(catalog, settings, transport=smtp_to(server.port), pacer=pacing.Pacer(0))
     seen: list[str] = []
 
     def after_each(outcome: worker.Outcome) -> None:
@@ -728,7 +758,7 @@ def test_a_runs_log_goes_out_before_the_next_run_is_sent(
 class DiesOnTheLog:
     """Delivers the statements, then the worker dies while handing over the log email."""
 
-    def __init__(self, inner: mail.Transport) -> None:
+    def __init__(self, inner: transports.Transport) -> None:
         self.inner = inner
 
     def send(self, message: EmailMessage) -> str:
@@ -755,12 +785,12 @@ def test_a_log_left_by_a_worker_that_died_sending_it_goes_out_from_the_next_work
         catalog,
         settings,
         transport=DiesOnTheLog(smtp_to(server.port)),
-        pacer=mail.Pacer(0),
+        pacer=pacing.Pacer(0),
         name=gone_worker_name(),
     )
     with pytest.raises(SystemExit):
         dying.run(threading.Event(), run_id=run_id, until_idle=True, poll=0.01)
-    assert finished_run(catalog, run_id).status == sending.RUN_DONE
+    assert finished_run(catalog, run_id).status == RunStatus.DONE
     assert server.to(ANALYST_EMAIL) == []
 
     work(catalog, settings, smtp_to(server.port))
@@ -778,10 +808,10 @@ def test_a_log_being_sent_by_a_live_worker_is_not_taken_over(
 ) -> None:
     run_id = start_run(catalog, ["1006210"])
     with catalog() as session, session.begin():
-        (item,) = sending.items(session, run_id)
-        item.status = sending.SENT
+        (item,) = runs.items(session, run_id)
+        item.status = ItemStatus.SENT
         run = session.get_one(SendRun, run_id)
-        run.status, run.log_claimed_by = sending.RUN_DONE, "otra-maquina:1:abc"
+        run.status, run.log_claimed_by = RunStatus.DONE, "otra-maquina:1:abc"
         run.log_claimed_at = worker.utcnow()
 
     work(catalog, settings, smtp_to(server.port))
@@ -795,30 +825,30 @@ def test_stopping_a_run_leaves_the_customers_not_taken_as_not_sent_and_retriable
 ) -> None:
     run_id = start_run(catalog, ["1006210", "1004273", "1000001"])
     with catalog() as session, session.begin():
-        taken = sending.items(session, run_id)[0]
+        taken = runs.items(session, run_id)[0]
         taken.claimed_by, taken.claimed_at = "otra-maquina:1:abc", worker.utcnow()
 
     with catalog() as session, session.begin():
-        stopped = sending.stop(session, run_id, username="ana")
+        stopped = runs.stop(session, run_id, username="ana")
 
     assert stopped == 2
     result = outcomes(catalog, run_id)
-    assert result["1006210"] == (sending.PENDING, "")  # a worker has it: it finishes
-    assert result["1004273"] == result["1000001"] == (sending.FAILED, "envío detenido por ana")
+    assert result["1006210"] == (ItemStatus.PENDING, "")  # a worker has it: it finishes
+    assert result["1004273"] == result["1000001"] == (ItemStatus.FAILED, "envío detenido por ana")
     with catalog() as session, session.begin():
-        taken = sending.items(session, run_id)[0]
-        taken.status, taken.claimed_by = sending.SENT, None
+        taken = runs.items(session, run_id)[0]
+        taken.status, taken.claimed_by = ItemStatus.SENT, None
 
     work(catalog, settings, smtp_to(server.port))
 
     assert statement_mails(server) == []
     run = finished_run(catalog, run_id)
-    assert (run.status, run.sent, run.failed) == (sending.RUN_DONE, 1, 2)
+    assert (run.status, run.sent, run.failed) == (RunStatus.DONE, 1, 2)
     (log_mail,) = server.to(ANALYST_EMAIL)
     log_lines = next(log_mail.message.iter_attachments()).get_content().splitlines()
     assert sum(line.endswith("Enviado: error: envío detenido por ana") for line in log_lines) == 2
     with catalog() as session, session.begin():
-        again = sending.retry(
+        again = runs.retry(
             session, run_id, username="ana", notify_email=ANALYST_EMAIL, run_date=RUN_DATE
         )
         assert again.total == 2
@@ -831,4 +861,4 @@ def test_a_finished_run_cannot_be_stopped(
     work(catalog, settings, smtp_to(server.port))
 
     with catalog() as session, pytest.raises(InvalidValue, match="ya terminó"):
-        sending.stop(session, run_id, username="ana")
+        runs.stop(session, run_id, username="ana")

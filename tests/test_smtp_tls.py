@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lib import mail
+from lib.mail import errors, smtp
 from tests.mailserver import MailServer
 from tests.microsoft import self_signed
 
@@ -27,9 +27,9 @@ def statement_email() -> EmailMessage:
     return message
 
 
-def smtp(port: int, security: str, sleeps: list[float], **options: object) -> mail.Smtp:
-    settings = mail.SmtpOptions("127.0.0.1", port, security, "", "", timeout=5, **options)  # type: ignore[arg-type]
-    return mail.Smtp(settings, sleep=sleeps.append)
+def smtp_client(port: int, security: str, sleeps: list[float], **options: object) -> smtp.Smtp:
+    settings = smtp.SmtpOptions("127.0.0.1", port, security, "", "", timeout=5, **options)  # type: ignore[arg-type]
+    return smtp.Smtp(settings, sleep=sleeps.append)
 
 
 @pytest.mark.parametrize("security", ["starttls", "ssl"])
@@ -38,7 +38,7 @@ def test_a_trusted_server_gets_the_message_encrypted(
 ) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
     with MailServer(tls=security, certificate=certificate) as server:
-        transport = smtp(server.port, security, [])
+        transport = smtp_client(server.port, security, [])
         transport.send(statement_email())
         transport.send(statement_email())
         transport.close()
@@ -56,8 +56,8 @@ def test_an_untrusted_certificate_fails_at_once_with_a_clear_reason(
     monkeypatch.setenv("SSL_CERT_FILE", str(other))
     sleeps: list[float] = []
     with MailServer(tls=security, certificate=certificate) as server:
-        transport = smtp(server.port, security, sleeps)
-        with pytest.raises(mail.DeliveryError) as failure:
+        transport = smtp_client(server.port, security, sleeps)
+        with pytest.raises(errors.DeliveryError) as failure:
             transport.send(statement_email())
 
         assert failure.value.reason.startswith(
@@ -71,8 +71,8 @@ def test_an_untrusted_certificate_fails_at_once_with_a_clear_reason(
 
 def test_a_server_without_starttls_is_refused_when_starttls_is_required() -> None:
     with MailServer() as server:
-        with pytest.raises(mail.DeliveryError) as failure:
-            smtp(server.port, "starttls", []).send(statement_email())
+        with pytest.raises(errors.DeliveryError) as failure:
+            smtp_client(server.port, "starttls", []).send(statement_email())
 
         assert "no ofrece STARTTLS" in failure.value.reason
         assert server.received == []

@@ -1,4 +1,5 @@
 import gc
+import hashlib
 import io
 import re
 from datetime import date, timedelta
@@ -9,9 +10,10 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import messages, pdf, statements
+from lib import statements
 from lib.models import Company, Customer, OpenItem, Recipient
 from lib.normalize import InvalidValue
+from lib.statements import message, pdf
 
 CUTOFF = date(2020, 3, 2)
 
@@ -457,16 +459,16 @@ def test_the_html_escapes_names(sessions, ledger) -> None:
     assert "<SA>" not in html
 
 
-def test_email_headers_recipients_body_and_attachment(sessions, ledger) -> None:
+def test_email_headers_recipients_body_and_attachment(sessions, ledger, tmp_path) -> None:
     statement = build(sessions)
-    message = messages.compose(
+    ready = message.ready(
         statement,
         ("cobranza@pena.mx", "pagos@pena.mx"),
-        b"%PDF-1.4 x",
+        data_dir=tmp_path,
         mail_from="Cobranza <cobranza@empresa.example>",
         sent_on=date(2026, 11, 28),
     )
-    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    parsed = message_from_bytes(ready.message.as_bytes(), policy=policy.default)
     assert parsed["Subject"] == "Estado de cuenta al 02/03/2020 - PEÑA & HIJOS <SA> (1006210)"
     assert parsed["To"] == "cobranza@pena.mx, pagos@pena.mx"
     assert parsed["From"] == "Cobranza <cobranza@empresa.example>"
@@ -480,29 +482,39 @@ def test_email_headers_recipients_body_and_attachment(sessions, ledger) -> None:
     (attachment,) = list(parsed.iter_attachments())
     assert attachment.get_content_type() == "application/pdf"
     assert attachment.get_filename() == "1006210_20261128.pdf"
-    assert attachment.get_content() == b"%PDF-1.4 x"
+    assert attachment.get_content() == ready.pdf
+    assert ready.pdf.startswith(b"%PDF")
+    assert ready.pdf_sha256 == hashlib.sha256(ready.pdf).hexdigest()
 
 
-def test_a_sociedad_template_override_cannot_break_the_subject_header(sessions, ledger) -> None:
+def test_a_sociedad_template_override_cannot_break_the_subject_header(
+    sessions, ledger, tmp_path
+) -> None:
     with sessions() as session, session.begin():
         company = session.get(Company, "SM02")
         company.email_subject_template = "Saldo {{ saldo }}\r\nBcc: intruso@x.mx"
         company.email_body_template = "Hola {{ cliente }}, corte {{ fecha_corte }}."
     statement = build(sessions)
-    message = messages.compose(
-        statement, ("a@b.mx",), b"%PDF", mail_from="a@b.mx", sent_on=date(2026, 11, 28)
-    )
-    assert message["Subject"] == "Saldo MXN $4,434.81 · USD $99.99 Bcc: intruso@x.mx"
-    assert message["Bcc"] is None
-    assert message.get_body(("plain",)).get_content() == (
+    email = message.ready(
+        statement, ("a@b.mx",), data_dir=tmp_path, mail_from="a@b.mx", sent_on=date(2026, 11, 28)
+    ).message
+    assert email["Subject"] == "Saldo MXN $4,434.81 · USD $99.99 Bcc: intruso@x.mx"
+    assert email["Bcc"] is None
+    assert email.get_body(("plain",)).get_content() == (
         "Hola PEÑA & HIJOS <SA>, corte 02/03/2020.\n"
     )
 
 
 def test_preview_gathers_recipients_subject_and_pdf(sessions, ledger, tmp_path) -> None:
     with sessions() as session:
-        shown = messages.preview(
-            session, "SM02", "1006210", CUTOFF, data_dir=tmp_path, today=date(2026, 11, 28)
+        shown = message.preview(
+            session,
+            "SM02",
+            "1006210",
+            CUTOFF,
+            data_dir=tmp_path,
+            mail_from="a@b.mx",
+            today=date(2026, 11, 28),
         )
     assert shown.recipients == ("cobranza@pena.mx", "pagos@pena.mx")
     assert shown.attachment_name == "1006210_20261128.pdf"

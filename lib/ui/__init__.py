@@ -22,9 +22,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.pages_manager import PagesManager
 
-from lib import app, auth, config, db, formatting, sending, users, worker
+from lib import app, auth, config, db, formatting, users
 from lib.models import SendItem, SendRun
 from lib.normalize import InvalidValue
+from lib.sending import log as runlog
+from lib.sending import processes, runs
+from lib.sending.status import ItemStatus
 from lib.ui import login, sso
 
 log = logging.getLogger(__name__)
@@ -44,8 +47,7 @@ APOLOGY = (
 @st.cache_resource(show_spinner="Preparando la base de datos…")
 def _engine(database_url: str, _settings: config.Settings) -> Engine:
     started = app.start(_settings)
-    if _settings.background_worker:
-        worker.start_background(_settings)
+    processes.start_background(_settings)
     return started
 
 
@@ -142,11 +144,11 @@ def report(ok: bool, message: str) -> None:
 
 
 OUTCOME_FIGURES = (
-    ("Enviados", sending.SENT),
-    ("Con error", sending.FAILED),
-    ("Inciertos", sending.UNCERTAIN),
-    ("Sin saldo", sending.SKIPPED),
-    ("Pendientes", sending.PENDING),
+    ("Enviados", ItemStatus.SENT),
+    ("Con error", ItemStatus.FAILED),
+    ("Inciertos", ItemStatus.UNCERTAIN),
+    ("Sin saldo", ItemStatus.SKIPPED),
+    ("Pendientes", ItemStatus.PENDING),
 )
 
 
@@ -155,14 +157,14 @@ def items_table(rows: list[SendItem]) -> pd.DataFrame:
     zone = settings().timezone
     return pd.DataFrame(
         {
-            "Estado": [sending.ITEM_LABELS[r.status] for r in rows],
+            "Estado": [ItemStatus(r.status).label for r in rows],
             "Sociedad": [r.company_code for r in rows],
             "No. Cliente": [r.customer_no for r in rows],
             "Nombre": [r.customer_name for r in rows],
             "Mensaje": [
                 f"Enviado {formatting.moment(r.sent_at, zone)}"
                 if r.sent_at
-                else sending.item_message(r)
+                else runs.item_message(r)
                 for r in rows
             ],
             "Correos": [r.emails for r in rows],
@@ -177,14 +179,21 @@ def log_notice(run: SendRun) -> None:
         st.warning(
             literal(f"El log no se pudo enviar por correo ({run.log_error}); descárgalo aquí.")
         )
+    else:
+        st.info(
+            literal(
+                f"El log se enviará a {run.notify_email} en cuanto el servidor de correo "
+                "responda; mientras, puedes descargarlo aquí."
+            )
+        )
 
 
 def log_download(run: SendRun, text: str, where: DeltaGenerator | None = None) -> None:
     """The run's `LogEnvioMasivo_<AAAAMMDD>.txt`, as the log email carries it."""
     (where or st).download_button(
-        f"Descargar {sending.log_name(run)}",
+        f"Descargar {runlog.file_name(run)}",
         text,
-        file_name=sending.log_name(run),
+        file_name=runlog.file_name(run),
         mime="text/plain",
         icon=":material/download:",
     )

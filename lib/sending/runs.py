@@ -1,8 +1,5 @@
-"""Envío masivo: a send run is rows in the database, one item per customer.
-
-Procesar only writes the run (`create_run`); a worker (`lib.worker`) sends item by item and
-records each outcome, so a run survives a closed tab or a restart. This module also reads runs
-back for the screens: progress, history, the log file, retries.
+"""Send runs: Procesar writes a run and one item per customer (`create_run`); the screens read
+runs back (progress, history, retries) and Detener stops one. Sending is the worker's.
 """
 
 from __future__ import annotations
@@ -27,36 +24,9 @@ from lib.models import (
     SendRun,
     utcnow,
 )
+from lib.sending import queue
+from lib.sending.status import ACTIVE_RUN_STATES, OPEN_ITEM_STATES, ItemStatus, RunStatus
 
-PENDING, SENDING, SENT, FAILED, SKIPPED, UNCERTAIN = (
-    "pending",
-    "sending",
-    "sent",
-    "failed",
-    "skipped",
-    "uncertain",
-)
-OPEN_ITEM_STATES = (PENDING, SENDING)
-RUN_PENDING, RUN_RUNNING, RUN_DONE = "pending", "running", "done"
-ACTIVE_RUN_STATES = (RUN_PENDING, RUN_RUNNING)
-
-ITEM_LABELS = {
-    PENDING: "⏳ Pendiente",
-    SENDING: "📤 Enviando",
-    SENT: "✅ Enviado",
-    FAILED: "❌ Error",
-    SKIPPED: "⏭️ No enviado",
-    UNCERTAIN: "⚠️ Incierto",
-}
-OUTCOME_NAMES = {
-    PENDING: "Pendiente",
-    SENDING: "Enviando",
-    SENT: "Enviado",
-    FAILED: "Con error",
-    SKIPPED: "Sin saldo",
-    UNCERTAIN: "Incierto",
-}
-RUN_LABELS = {RUN_PENDING: "En espera", RUN_RUNNING: "Enviando", RUN_DONE: "Terminado"}
 NO_BALANCE = "sin saldo"
 NOT_IN_CATALOG = "ya no está en el catálogo de envío"
 UNCERTAIN_REASON = (
@@ -158,7 +128,7 @@ def create_run(
         run_date=run_date,
         skip_zero_balance=skip_zero_balance,
         retry_of=retry_of,
-        status=RUN_PENDING,
+        status=RunStatus.PENDING,
         total=len(wanted),
     )
     session.add(run)
@@ -207,8 +177,18 @@ def _catalog_entries(session: Session, codes: list[str]) -> dict[Key, tuple[str,
 def _item_row(run_id: int, key: Key, entry: tuple[str, str] | None) -> dict[str, object]:
     row: dict[str, object] = {"run_id": run_id, "company_code": key[0], "customer_no": key[1]}
     if entry is None:
-        return row | {"customer_name": "", "emails": "", "status": FAILED, "error": NOT_IN_CATALOG}
-    return row | {"customer_name": entry[0], "emails": entry[1], "status": PENDING, "error": ""}
+        return row | {
+            "customer_name": "",
+            "emails": "",
+            "status": ItemStatus.FAILED,
+            "error": NOT_IN_CATALOG,
+        }
+    return row | {
+        "customer_name": entry[0],
+        "emails": entry[1],
+        "status": ItemStatus.PENDING,
+        "error": "",
+    }
 
 
 @dataclass(frozen=True)
@@ -220,7 +200,11 @@ class Progress:
 
     @property
     def done(self) -> int:
-        return self.run.total - self.counts.get(PENDING, 0) - self.counts.get(SENDING, 0)
+        return (
+            self.run.total
+            - self.counts.get(ItemStatus.PENDING, 0)
+            - self.counts.get(ItemStatus.SENDING, 0)
+        )
 
     @property
     def fraction(self) -> float:
@@ -228,7 +212,7 @@ class Progress:
 
     @property
     def finished(self) -> bool:
-        return self.run.status == RUN_DONE
+        return self.run.status == RunStatus.DONE
 
 
 def progress(session: Session, run_id: int) -> Progress:
@@ -237,7 +221,9 @@ def progress(session: Session, run_id: int) -> Progress:
         raise normalize.InvalidValue(f"el envío {run_id} no existe")
     waiting = session.scalar(
         select(SendItem.error)
-        .where(SendItem.run_id == run_id, SendItem.status == PENDING, SendItem.error != "")
+        .where(
+            SendItem.run_id == run_id, SendItem.status == ItemStatus.PENDING, SendItem.error != ""
+        )
         .order_by(SendItem.id)
         .limit(1)
     )
@@ -299,43 +285,13 @@ def runs(
 
 def item_message(item: SendItem) -> str:
     """The Mensaje of a row: why it was not sent, or nothing more to say."""
-    if item.status == PENDING:
+    if item.status == ItemStatus.PENDING:
         return item.error  # why it waits, if it does
-    if item.status in (SENT, SENDING):
+    if item.status in (ItemStatus.SENT, ItemStatus.SENDING):
         return ""
-    if item.status == UNCERTAIN:
+    if item.status == ItemStatus.UNCERTAIN:
         return item.error or UNCERTAIN_REASON
     return item.error
-
-
-def summary(run: SendRun) -> str:
-    """One line with the final counts of a finished run."""
-    parts = [f"enviados {run.sent}", f"con error {run.failed}"]
-    if run.uncertain:
-        parts.append(f"inciertos {run.uncertain}")
-    if run.skipped:
-        parts.append(f"sin saldo {run.skipped}")
-    return f"resumen: {run.total} clientes, " + ", ".join(parts)
-
-
-def log_name(run: SendRun) -> str:
-    """Manual section 3: `LogEnvioMasivo_<YYYYMMDD>.txt`, the day the send ran."""
-    return f"LogEnvioMasivo_{run.run_date:%Y%m%d}.txt"
-
-
-def log_line(run: SendRun, item: SendItem) -> str:
-    """One line in exactly the manual's format."""
-    outcome = "ok" if item.status == SENT else f"error: {item_message(item) or item.status}"
-    return (
-        f"Sociedad: {item.company_code} | NoCliente: {item.customer_no} | "
-        f"FechaCorte: {run.cutoff_date:%Y%m%d} | NombreCliente: {item.customer_name} | "
-        f"CorreoDestino: {item.emails} | Enviado: {outcome}"
-    )
-
-
-def log_text(session: Session, run: SendRun) -> str:
-    """The log file: one line per customer, CRLF so Notepad shows it as the manual does."""
-    return "".join(f"{log_line(run, item)}\r\n" for item in items(session, run.id))
 
 
 def stop(session: Session, run_id: int, *, username: str) -> int:
@@ -346,16 +302,7 @@ def stop(session: Session, run_id: int, *, username: str) -> int:
     run = session.get(SendRun, run_id)
     if run is None or run.status not in ACTIVE_RUN_STATES:
         raise normalize.InvalidValue(f"el envío {run_id} ya terminó; no hay nada que detener")
-    stopped = session.execute(
-        update(SendItem)
-        .where(
-            SendItem.run_id == run_id,
-            SendItem.status == PENDING,
-            SendItem.claimed_by.is_(None),
-        )
-        .values(status=FAILED, error=f"envío detenido por {username}", finished_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    stopped = queue.stop_unclaimed(session, run_id, f"envío detenido por {username}", utcnow())
     session.add(
         AuditEvent(
             username=username,
@@ -379,7 +326,9 @@ def retry(
 ) -> SendRun:
     """A new run for the customers of `run_id` that failed (and, if asked, the uncertain ones)."""
     original = progress(session, run_id).run
-    states = (FAILED, UNCERTAIN) if include_uncertain else (FAILED,)
+    states = (
+        (ItemStatus.FAILED, ItemStatus.UNCERTAIN) if include_uncertain else (ItemStatus.FAILED,)
+    )
     keys = session.execute(
         select(SendItem.company_code, SendItem.customer_no)
         .where(SendItem.run_id == run_id, SendItem.status.in_(states))

@@ -1,0 +1,69 @@
+"""The run log (manual section 3): one line per customer in the manual's exact format, as the
+`LogEnvioMasivo_<AAAAMMDD>.txt` the analyst gets by email, downloads and reads on the CLI.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from sqlalchemy.orm import Session
+
+from lib import formatting, templating
+from lib.mail import envelope
+from lib.models import SendItem, SendRun
+from lib.sending import runs
+from lib.sending.status import ItemStatus
+
+TEMPLATE = "correo_log.txt"
+
+
+def file_name(run: SendRun) -> str:
+    """`LogEnvioMasivo_<YYYYMMDD>.txt`, the day the send ran."""
+    return f"LogEnvioMasivo_{run.run_date:%Y%m%d}.txt"
+
+
+def line(run: SendRun, item: SendItem) -> str:
+    """One line in exactly the manual's format."""
+    outcome = (
+        "ok"
+        if item.status == ItemStatus.SENT
+        else f"error: {runs.item_message(item) or item.status}"
+    )
+    return (
+        f"Sociedad: {item.company_code} | NoCliente: {item.customer_no} | "
+        f"FechaCorte: {run.cutoff_date:%Y%m%d} | NombreCliente: {item.customer_name} | "
+        f"CorreoDestino: {item.emails} | Enviado: {outcome}"
+    )
+
+
+def text(session: Session, run: SendRun) -> str:
+    """The log file: one line per customer, CRLF so Notepad shows it as the manual does."""
+    return "".join(f"{line(run, item)}\r\n" for item in runs.items(session, run.id))
+
+
+def summary(run: SendRun) -> str:
+    """One line with the final counts of a finished run."""
+    parts = [f"enviados {run.sent}", f"con error {run.failed}"]
+    if run.uncertain:
+        parts.append(f"inciertos {run.uncertain}")
+    if run.skipped:
+        parts.append(f"sin saldo {run.skipped}")
+    return f"resumen: {run.total} clientes, " + ", ".join(parts)
+
+
+def message(run: SendRun, log_text: str, *, mail_from: str) -> EmailMessage:
+    """The user who ran the send gets the log of what went out, as a `.txt`."""
+    name = file_name(run)
+    email = envelope.new_message(
+        subject=f"Log de envío masivo de estados de cuenta del {formatting.day(run.run_date)}",
+        mail_from=mail_from,
+        to=run.notify_email,
+    )
+    email.set_content(
+        templating.render_file(
+            TEMPLATE, run=run, fecha_corte=formatting.day(run.cutoff_date), archivo=name
+        ).strip()
+        + "\n"
+    )
+    email.add_attachment(log_text, subtype="plain", charset="utf-8", filename=name)
+    return email

@@ -1,0 +1,145 @@
+"""The one customer → ready email step: the statement drawn as PDF, subject and body from
+templates, built with the standard library's `EmailMessage`. The worker, Vista previa and
+`lib.cli statement` all go through `ready`, so what is previewed is what is sent.
+
+Render and send are separate steps: sending is `lib.mail`'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date
+from email.message import EmailMessage
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lib import emails, formatting, statements, templating
+from lib.mail import envelope
+from lib.models import Recipient
+from lib.statements import pdf
+
+SUBJECT_TEMPLATE = "correo_asunto.txt"
+BODY_TEMPLATE = "correo_cuerpo.txt"
+HTML_TEMPLATE = "correo_cuerpo.html"
+UNSAFE_IN_NAME_RE = re.compile(r"[^0-9A-Za-z-]")
+
+
+def attachment_name(customer_no: str, sent_on: date) -> str:
+    """Manual section 3: `<No. Cliente>_<YYYYMMDD>.pdf`, the day the send runs.
+
+    Customer numbers are normalised to letters, digits and `-` everywhere; anything else is
+    replaced here too, so the name never holds a path separator, `..` or a line break.
+    """
+    return f"{UNSAFE_IN_NAME_RE.sub('_', customer_no)}_{sent_on:%Y%m%d}.pdf"
+
+
+def context(statement: statements.Statement) -> dict[str, str]:
+    """What a subject or body template can use."""
+    return {
+        "cliente": statement.customer.name,
+        "no_cliente": statement.customer.code,
+        "sociedad": statement.company.name,
+        "sociedad_codigo": statement.company.code,
+        "fecha_corte": formatting.day(statement.cutoff_date),
+        "saldo": formatting.balances(statement.totals) if statement.has_balance else "",
+    }
+
+
+def subject(statement: statements.Statement) -> str:
+    """One line whatever the template does: a header can never carry CR or LF.
+
+    Nor an RFC 2047 encoded word (`=?utf-8?q?=0D=0ABcc:...?=` in a name): Python 3.11.7's
+    email package decodes one when the header is set and writes the decoded line break out as
+    a real one (CVE-2024-6923), so `=?` never reaches the header as such.
+    """
+    text = _render(SUBJECT_TEMPLATE, statement.subject_template, statement)
+    return " ".join(text.split()).replace("=?", "= ?")
+
+
+def body(statement: statements.Statement) -> str:
+    return _render(BODY_TEMPLATE, statement.body_template, statement).strip() + "\n"
+
+
+def html_body(text: str) -> str:
+    paragraphs = [block.splitlines() for block in re.split(r"\n\s*\n", text.strip())]
+    return templating.render_file(HTML_TEMPLATE, paragraphs=paragraphs)
+
+
+@dataclass(frozen=True)
+class Ready:
+    """One customer's email as it goes out, with what the send item records of it."""
+
+    statement: statements.Statement
+    recipients: tuple[str, ...]
+    message: EmailMessage
+    pdf: bytes
+    attachment_name: str
+
+    @cached_property
+    def pdf_sha256(self) -> str:
+        return hashlib.sha256(self.pdf).hexdigest()
+
+    @property
+    def subject(self) -> str:
+        return str(self.message["Subject"])
+
+    @property
+    def body(self) -> str:
+        part = self.message.get_body(preferencelist=("plain",))
+        return part.get_content() if part is not None else ""
+
+
+def ready(
+    statement: statements.Statement,
+    recipients: tuple[str, ...],
+    *,
+    data_dir: Path,
+    mail_from: str,
+    sent_on: date,
+) -> Ready:
+    """The statement's PDF (with the sociedad's logo from `data_dir`) attached to one email to
+    every catalog address of the customer.
+    """
+    document = pdf.render(statement, logo=pdf.logo_for(data_dir, statement.company.code))
+    name = attachment_name(statement.customer.code, sent_on)
+    message = envelope.new_message(
+        subject=subject(statement), mail_from=mail_from, to=", ".join(recipients)
+    )
+    text = body(statement)
+    message.set_content(text)
+    message.add_alternative(html_body(text), subtype="html")
+    message.add_attachment(document, maintype="application", subtype="pdf", filename=name)
+    return Ready(statement, recipients, message, document, name)
+
+
+def preview(
+    session: Session,
+    company: str,
+    customer_no: str,
+    cutoff: date,
+    *,
+    data_dir: Path,
+    mail_from: str,
+    today: date,
+) -> Ready:
+    """Vista previa: the email the customer would get today, to its catalog addresses."""
+    statement = statements.build(session, company, customer_no, cutoff)
+    entry = session.scalar(
+        select(Recipient.emails).where(
+            Recipient.company_code == statement.company.code,
+            Recipient.customer_no == statement.customer.code,
+        )
+    )
+    recipients = tuple(entry.split(emails.SEPARATOR)) if entry else ()
+    return ready(statement, recipients, data_dir=data_dir, mail_from=mail_from, sent_on=today)
+
+
+def _render(name: str, override: str | None, statement: statements.Statement) -> str:
+    if override and override.strip():
+        return templating.render_text(override, **context(statement))
+    return templating.render_file(name, **context(statement))
