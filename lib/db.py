@@ -23,8 +23,15 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK_ID = 72_402_011
 
 
-def create_engine_for(database_url: str) -> Engine:
-    """Create an engine; a relative SQLite path is taken from the project root, not the cwd."""
+SQLITE_BUSY_SECONDS = 30.0
+
+
+def create_engine_for(
+    database_url: str, *, sqlite_busy_seconds: float = SQLITE_BUSY_SECONDS
+) -> Engine:
+    """Create an engine; a relative SQLite path is taken from the project root, not the cwd.
+    SQLite waits up to `sqlite_busy_seconds` for a lock held by another writer.
+    """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
@@ -32,7 +39,7 @@ def create_engine_for(database_url: str) -> Engine:
         url = url.set(database=str(PROJECT_ROOT / url.database))
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
+    engine = sa.create_engine(url, connect_args={"timeout": sqlite_busy_seconds})
     sa.event.listen(engine, "connect", _sqlite_setup)
     return engine
 

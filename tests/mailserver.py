@@ -10,6 +10,7 @@ import json
 import ssl
 import threading
 from base64 import b64decode
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from tests.support import free_port
 
@@ -44,6 +45,12 @@ class Faults:
     hang_up_on_mail: int = 0  # hang up on the next N MAIL FROM (before any data)
     hang_up_in_data: int = 0  # keep the next N messages but hang up before answering
     stall_data: threading.Event | None = None  # hold DATA replies until set
+    mail_reply: str = ""  # answer every MAIL FROM with this (e.g. a server-wide 451)
+    drop_on_data_command: int = 0  # hang up on the next N DATA commands, before the 354
+    stall_data_command: int = 0  # the next N DATA commands get no answer for stall_seconds
+    stall_seconds: float = 3.0
+    # Called with each message received, before the server answers it (in a thread).
+    on_message: Callable[[], None] | None = None
 
 
 class Handler:
@@ -79,6 +86,8 @@ class Handler:
             self.faults.hang_up_on_mail -= 1
             server.transport.close()
             return "421 4.4.2 adiós"
+        if self.faults.mail_reply:
+            return self.faults.mail_reply
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"
@@ -105,6 +114,8 @@ class Handler:
                 )
             )
         self.in_data.set()
+        if self.faults.on_message is not None:
+            await asyncio.to_thread(self.faults.on_message)
         if self.faults.stall_data is not None:
             while not self.faults.stall_data.is_set():
                 await asyncio.sleep(0.02)
@@ -112,6 +123,32 @@ class Handler:
             self.faults.hang_up_in_data -= 1
             server.transport.close()
         return "250 2.0.0 Ok: queued"
+
+
+class FaultySMTP(SMTP):
+    """aiosmtpd's server, able to fail at the DATA command itself, before its 354 (no
+    handler hook runs that early)."""
+
+    def __init__(self, handler: Handler, **options: Any) -> None:
+        super().__init__(handler, **options)
+        self.faults = handler.faults
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if self.faults.drop_on_data_command:
+            self.faults.drop_on_data_command -= 1
+            self.transport.close()
+            return
+        if self.faults.stall_data_command:
+            self.faults.stall_data_command -= 1
+            await asyncio.sleep(self.faults.stall_seconds)
+            self.transport.close()
+            return
+        await super().smtp_DATA(arg)
+
+
+class FaultyController(Controller):
+    def factory(self) -> SMTP:
+        return FaultySMTP(self.handler, **self.SMTP_kwargs)
 
 
 class MailServer:
@@ -148,7 +185,7 @@ class MailServer:
                 options |= {"tls_context": context, "require_starttls": True}
             else:
                 options["ssl_context"] = context
-        self.controller = Controller(
+        self.controller = FaultyController(
             self.handler, hostname="127.0.0.1", port=port or free_port(), **options
         )
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -113,6 +116,10 @@ class AppServer:
         """Stop the server (once) and return what it printed."""
         if self.printed is None:
             self.process.terminate()
+            self.process.wait(20)
+            # Its send worker processes finish their customer on their own; the test is over.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.printed, _ = self.process.communicate(timeout=20)
         return self.printed
 
@@ -126,7 +133,7 @@ def start_app(port: int, *, env: dict[str, str], options: tuple[str, ...] = ()) 
                f"--server.port={port}", "--server.fileWatcherType=none", *options]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True,
+        text=True, start_new_session=True,
     )  # fmt: skip
     server = AppServer(f"http://127.0.0.1:{port}", process)
     deadline = time.monotonic() + STARTUP_SECONDS
@@ -180,3 +187,60 @@ def seed_catalog(sessions: sessionmaker[Session]) -> None:
                 updated_by="seed",
             )
         )
+
+
+class TcpProxy:
+    """A loopback TCP relay to a server (here PostgreSQL) that a test can cut and restore: cut,
+    every connection through it is closed and new ones are refused, as with a database that
+    went down; restored, it accepts again on the same port.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        with self._lock:
+            listener, self._listener = self._listener, None
+            open_sockets, self._sockets = self._sockets, []
+        for sock in [listener, *open_sockets]:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)

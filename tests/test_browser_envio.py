@@ -145,18 +145,22 @@ def test_detener_stops_a_run_and_the_customers_left_are_not_sent(
     expect(page.get_by_text(re.compile("quedarán como no enviados"))).to_be_visible()
     page.get_by_role("button", name="Sí, detener").click()
     total = len(su01_catalog(database))
-    expect(
-        page.get_by_text(f"Envío núm. 1 detenido: {total - 1} clientes quedaron sin enviar.")
-    ).to_be_visible(timeout=30_000)
+    notice = page.get_by_text(
+        re.compile(r"Envío núm\. 1 detenido: \d+ clientes quedaron sin enviar\.")
+    )
+    expect(notice).to_be_visible(timeout=30_000)
+    stopped = int(re.search(r"(\d+) clientes", notice.inner_text()).group(1))
+    # Each worker process (WORKERS=2) may hold one customer: those finish.
+    assert total - 2 <= stopped <= total - 1
     expect(page.get_by_role("button", name="Detener envío")).to_have_count(0)
     smtp.faults.stall_data.set()
 
     expect(page.get_by_role("heading", name="Envío núm. 1 · Terminado")).to_be_visible(
         timeout=60_000
     )
-    assert metric(page, "Enviados") == "1"
-    assert metric(page, "Con error") == str(total - 1)
-    assert len([m for m in smtp.received if ANA not in m.recipients]) == 1
+    assert metric(page, "Enviados") == str(total - stopped)
+    assert metric(page, "Con error") == str(stopped)
+    assert len([m for m in smtp.received if ANA not in m.recipients]) == total - stopped
     (log_mail,) = smtp.to(ANA)
     log = next(log_mail.message.iter_attachments()).get_content().splitlines()
-    assert sum(line.endswith("Enviado: error: envío detenido por ana") for line in log) == total - 1
+    assert sum(line.endswith("Enviado: error: envío detenido por ana") for line in log) == stopped
