@@ -9,8 +9,11 @@ from email import message_from_bytes, policy
 import pytest
 from pypdf import PdfReader
 from sqlalchemy.orm import Session, sessionmaker
+from xhtml2pdf import context as pisa_context
+from xhtml2pdf import reportlab_paragraph
 
 from lib import statements
+from lib.config import PROJECT_ROOT
 from lib.models import Company, Customer, OpenItem, Recipient
 from lib.normalize import InvalidValue
 from lib.statements import message, pdf
@@ -519,3 +522,16 @@ def test_preview_gathers_recipients_subject_and_pdf(sessions, ledger, tmp_path) 
     assert shown.recipients == ("cobranza@pena.mx", "pagos@pena.mx")
     assert shown.attachment_name == "1006210_20261128.pdf"
     assert shown.pdf.startswith(b"%PDF-")
+
+
+def test_the_xhtml2pdf_hooks_are_installed_on_the_pinned_versions() -> None:
+    pins = dict(
+        line.split("==", 1)
+        for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    assert {name: pins[name] for name in pdf.HOOKED_VERSIONS} == pdf.HOOKED_VERSIONS
+    assert pdf.hooks_fit()
+    pdf._speedups()
+    assert pisa_context.pisaContext._parseCSSSource.__name__ == "parse_default_once"
+    assert reportlab_paragraph.Paragraph._brokenLines.__name__ == "broken_lines_rounded"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,8 @@ BAND_COLUMNS: dict[str, tuple[Callable[[statements.Line], str], float | None]] =
 # Pages of the statements drawn in this process, by (logo or not, number of lines).
 _pages_seen: dict[tuple[bool, int], int] = {}
 PAGES_SEEN_LIMIT = 10_000
+
+log = logging.getLogger(__name__)
 
 # xhtml2pdf reports every CSS property it does not know at WARNING; they are not our errors.
 logging.getLogger("xhtml2pdf").setLevel(logging.ERROR)
@@ -222,10 +225,19 @@ def _cycle_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+# The versions the hooks below were written and measured against (pinned in requirements.txt).
+HOOKED_VERSIONS = {"xhtml2pdf": "0.2.28", "reportlab": "5.1.0"}
+
+
+def hooks_fit() -> bool:
+    """Whether the installed xhtml2pdf and ReportLab are the ones `_speedups` knows."""
+    return all(metadata.version(name) == pinned for name, pinned in HOOKED_VERSIONS.items())
+
+
 @cache
 def _speedups() -> None:
-    """Two hooks into xhtml2pdf 0.2.28 internals, installed once per process; each one steps
-    aside (the document is drawn as before) when the internals it wraps are not there.
+    """Two hooks into xhtml2pdf 0.2.28 internals, installed once per process, and only on the
+    versions in HOOKED_VERSIONS; on any other the documents are drawn as xhtml2pdf draws them.
 
     1. The default stylesheet is parsed once, not once per document. xhtml2pdf parses its
        DEFAULT_CSS again for every document (about 2.5 ms, 5 % of a short statement). It holds
@@ -237,6 +249,9 @@ def _speedups() -> None:
        draws it at that width less 1e-6 pt, so the kept answer was never used. Widths are rounded
        to 1/1000 pt before the lookup; 10 % of a 300-line statement.
     """
+    if not hooks_fit():
+        log.warning("xhtml2pdf or ReportLab is not the pinned version; drawing without hooks")
+        return
     parse = getattr(pisa_context.pisaContext, "_parseCSSSource", None)
     default_source = getattr(pisa_parser, "DEFAULT_CSS_SOURCE", None)
     if parse is not None and default_source is not None:
