@@ -307,7 +307,18 @@ def cli_send(database_url: str, port: int, data_dir: Path, *args: str) -> subpro
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
+
+
+def output_of(command: subprocess.Popen[str]) -> str:
+    """What the command printed once it ended; it and its worker processes are killed if it
+    has not ended in three minutes."""
+    try:
+        return command.communicate(timeout=180)[0]
+    except subprocess.TimeoutExpired:
+        os.killpg(command.pid, signal.SIGKILL)
+        raise
 
 
 @pytest.fixture
@@ -340,7 +351,7 @@ def test_cli_send_finishes_its_run_although_the_database_goes_away_meanwhile(
     url, proxy = proxied
     server.faults.on_message = cut_for(proxy, 3.0)
     sending = cli_send(url, server.port, tmp_path / "data", "--procesos", "1")
-    output, _ = sending.communicate(timeout=180)
+    output = output_of(sending)
 
     assert sending.returncode == 0, output
     assert "resumen: 5 clientes, enviados 5" in output
@@ -353,7 +364,7 @@ def test_cli_send_finishes_its_run_although_the_database_goes_away_meanwhile(
 
     server.faults.on_message = None
     again = cli_send(url, server.port, tmp_path / "data", "--procesos", "1")
-    output, _ = again.communicate(timeout=180)
+    output = output_of(again)
     assert again.returncode == 0, output  # not refused as "ya están en un envío en curso"
 
 
@@ -366,7 +377,7 @@ def test_cli_send_stopped_by_cron_closes_its_run_so_the_next_send_can_go(
     sending.send_signal(signal.SIGTERM)  # what `timeout` sends
     time.sleep(0.5)
     server.faults.stall_data.set()
-    output, _ = sending.communicate(timeout=180)
+    output = output_of(sending)
 
     assert sending.returncode == 1, output
     assert "envío núm. 1 interrumpido: 4 clientes quedaron sin enviar" in output
@@ -380,7 +391,7 @@ def test_cli_send_stopped_by_cron_closes_its_run_so_the_next_send_can_go(
     server.handler.in_data.clear()
     server.faults.stall_data = None
     again = cli_send(database_url, server.port, tmp_path / "data", "--procesos", "1")
-    output, _ = again.communicate(timeout=180)
+    output = output_of(again)
     assert again.returncode == 0, output
     with analyst() as session:
         assert runs.progress(session, 2).run.sent == 5
