@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,16 +92,20 @@ class Pool:
         Stopping asks each process to finish the customer it has (SIGTERM), then waits for it.
         """
         processes = [self._start() for _ in range(self.count)]
+        started = [time.monotonic()] * self.count
         try:
             while not stop.wait(WATCH_SECONDS):
                 for index, process in enumerate(processes):
                     code = process.poll()
                     if code is None or (code == 0 and self.job.until_idle):
                         continue
+                    # One that cannot even start (say, bad settings) is not started in a loop.
+                    if time.monotonic() - started[index] < RESTART_SECONDS:
+                        continue
                     log.warning(
                         "send worker process %d ended (%s); starting another", process.pid, code
                     )
-                    processes[index] = self._start()
+                    processes[index], started[index] = self._start(), time.monotonic()
                 if self.job.until_idle and all(p.poll() == 0 for p in processes):
                     return
         finally:
