@@ -36,6 +36,7 @@ from tests.test_sending import (  # noqa: F401 - fixtures too (catalog, server, 
     FakeClock,
     Sleeps,
     catalog,
+    command_env,
     finished_run,
     outcomes,
     server,
@@ -288,22 +289,11 @@ def test_a_log_email_due_while_the_mail_server_is_down_goes_out_once_it_is_back(
 
 def cli_send(database_url: str, port: int, data_dir: Path, *args: str) -> subprocess.Popen[str]:
     """`python -m lib.cli send` as cron runs it, sending to the test's SMTP server."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DATA_DIR": str(data_dir),
-        "MAIL_TRANSPORT": "smtp",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(port),
-        "SMTP_SECURITY": "none",
-        "MAIL_RATE_PER_MINUTE": "0",
-        "DEMO_DATA": "false",
-    }
     command = [sys.executable, "-m", "lib.cli", "send", "--sociedad", "SM02", "--user", "ana"]
     return subprocess.Popen(
         [*command, "--fecha-corte", "2026-11-28", *args],
         cwd=PROJECT_ROOT,
-        env=env,
+        env=command_env(database_url, port, data_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

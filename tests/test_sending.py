@@ -632,11 +632,9 @@ def test_items_are_unique_per_run_and_customer(catalog: sessionmaker[Session]) -
         assert session.query(SendItem).count() == 2
 
 
-def worker_process(
-    database_url: str, port: int, data_dir: Path, *args: str
-) -> subprocess.Popen[str]:
-    """`python -m lib.cli worker` as an operator starts it, sending to the test's SMTP server."""
-    env = {
+def command_env(database_url: str, port: int, data_dir: Path) -> dict[str, str]:
+    """The environment of a `lib.cli` command sending to the test's SMTP server, unpaced."""
+    return {
         **os.environ,
         "DATABASE_URL": database_url,
         "DATA_DIR": str(data_dir),
@@ -647,10 +645,16 @@ def worker_process(
         "MAIL_RATE_PER_MINUTE": "0",
         "DEMO_DATA": "false",
     }
+
+
+def worker_process(
+    database_url: str, port: int, data_dir: Path, *args: str
+) -> subprocess.Popen[str]:
+    """`python -m lib.cli worker` as an operator starts it, sending to the test's SMTP server."""
     return subprocess.Popen(
         [sys.executable, "-m", "lib.cli", "worker", *args],
         cwd=PROJECT_ROOT,
-        env=env,
+        env=command_env(database_url, port, data_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
