@@ -35,7 +35,9 @@ from lib.sending import worker
 log = logging.getLogger(__name__)
 
 RESTART_SECONDS = 5.0
-WATCH_SECONDS = 0.5
+WATCH_SECONDS = 0.1
+# A command waiting for its run to end looks more often than the app's workers do.
+UNTIL_IDLE_POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 120.0  # a customer being delivered finishes (SMTP retries included)
 
 
@@ -66,10 +68,11 @@ def work(settings: Settings, job: Job, stop: threading.Event) -> None:
     """
     engine = db.create_engine_for(settings.database_url)
     runner = worker.Worker(db.session_factory(engine), settings, processes=job.share)
+    poll = UNTIL_IDLE_POLL_SECONDS if job.until_idle else worker.POLL_SECONDS
     try:
         while not stop.is_set():
             try:
-                runner.run(stop, run_id=job.run_id, until_idle=job.until_idle)
+                runner.run(stop, run_id=job.run_id, until_idle=job.until_idle, poll=poll)
             except Exception:
                 log.exception("send worker stopped by an error; starting again")
                 stop.wait(RESTART_SECONDS)
