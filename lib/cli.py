@@ -257,7 +257,7 @@ def _send(args: argparse.Namespace) -> int:
     print(runlog.summary(finished))
     if finished.log_error:
         print(f"el log no se pudo enviar a {finished.notify_email}: {finished.log_error}")
-    return 1 if finished.failed or finished.uncertain else 0
+    return 1 if finished.failed or finished.uncertain or finished.partial else 0
 
 
 def _interrupt(sessions: sessionmaker[Session], settings: config.Settings, run_id: int) -> int:
@@ -276,12 +276,12 @@ def _mail_test(args: argparse.Namespace) -> int:
     test = probe.test_message(to, mail_from=settings.mail_from, transport=settings.mail_transport)
     transport = transports.transport_for(settings)
     try:
-        reply = transport.send(test)
+        receipt = transport.send(test)
     except errors.DeliveryError as exc:
         raise CommandError(f"no se envió la prueba: {exc.reason}") from None
     finally:
         transport.close()
-    print(f"prueba enviada a {to} con {settings.mail_transport}: {reply}")
+    print(f"prueba enviada a {to} con {settings.mail_transport}: {receipt.reply}")
     return 0
 
 

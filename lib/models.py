@@ -213,6 +213,7 @@ class SendRun(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     uncertain: Mapped[int] = mapped_column(Integer, default=0)
+    partial: Mapped[int] = mapped_column(Integer, default=0)
     log_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     log_error: Mapped[str] = mapped_column(Text, default="")
     # The worker that closed the run sends its log. If it is gone before recording the outcome,
@@ -228,7 +229,8 @@ CLAIMABLE = text("status = 'pending' AND claimed_by IS NULL")
 
 
 class SendItem(Base):
-    """One customer of a send run: pending → sending → sent | failed | uncertain, or skipped."""
+    """One customer of a send run: pending → sending → sent | partial | failed | uncertain, or
+    skipped."""
 
     __tablename__ = "send_items"
     __table_args__ = (
@@ -262,6 +264,22 @@ class SendItem(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_id: Mapped[str | None] = mapped_column(String(250))
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class SendAddress(Base):
+    """What became of one address of a send item: the server took it, refused it (at RCPT), or
+    took it and a bounce came back later. `reason` keeps the server's or the DSN's words.
+    """
+
+    __tablename__ = "send_addresses"
+    __table_args__ = (UniqueConstraint("item_id", "address", name="uq_send_addresses_address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("send_items.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(254))
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AuditEvent(Base):

@@ -126,7 +126,7 @@ def follow(run_id: int) -> bool:
         f"el {formatting.moment(run.created_at, ui.settings().timezone)}"
     )
     st.progress(shown.fraction, text=f"{shown.done:,} de {run.total:,} clientes procesados")
-    figures = st.columns(5)
+    figures = st.columns(len(ui.OUTCOME_FIGURES))
     for column, (label, status) in zip(figures, ui.OUTCOME_FIGURES, strict=True):
         column.metric(label, f"{shown.counts.get(status, 0):,}")
     if shown.waiting:

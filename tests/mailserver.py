@@ -40,6 +40,9 @@ class Faults:
     """What the server does wrong; tests set these between or during runs."""
 
     refuse: dict[str, str] = field(default_factory=dict)  # recipient → reply
+    # recipient → how many more RCPT for it get `greylist_reply` before it is accepted
+    greylist: dict[str, int] = field(default_factory=dict)
+    greylist_reply: str = "450 4.2.0 Greylisted, try again later"
     temporary: int = 0  # answer the next N DATA with 451
     temporary_reply: str = "451 4.3.0 Intente más tarde"
     hang_up_on_mail: int = 0  # hang up on the next N MAIL FROM (before any data)
@@ -97,6 +100,9 @@ class Handler:
     ) -> str:
         if address in self.faults.refuse:
             return self.faults.refuse[address]
+        if self.faults.greylist.get(address, 0) > 0:
+            self.faults.greylist[address] -= 1
+            return self.faults.greylist_reply
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

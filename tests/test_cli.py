@@ -74,7 +74,7 @@ def test_module_runs_as_a_program(app_env: dict[str, str]) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("esquema al día (revisión 0005)")
+    assert result.stdout.startswith("esquema al día (revisión 0006)")
 
 
 @pytest.mark.parametrize("command", HELP_COMMANDS, ids=" ".join)
@@ -314,7 +314,7 @@ def test_send_exits_1_when_a_customer_fails(
         code, out, _ = run_cli("send", "--cliente", "1004273", "--user", "ana")
 
         assert code == 1
-        assert "Enviado: error: destinatario rechazado: old@y.mx (550 5.1.1 No existe)" in out
+        assert "Enviado: error: old@y.mx: rechazado: 550 5.1.1 No existe" in out
         assert "resumen: 1 clientes, enviados 0, con error 1" in out
         assert [m.recipients for m in server.received] == [["ana@e.example"]]
 

@@ -310,7 +310,7 @@ def test_mail_test_says_why_it_failed(app_env: dict[str, str], monkeypatch) -> N
     assert code == 1
     assert err == (
         "error: no se envió la prueba: destinatario rechazado: "
-        "yo@contoso.example (550 5.1.1 Buzón inexistente)\n"
+        "yo@contoso.example: 550 5.1.1 Buzón inexistente\n"
     )
 
 

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import requests
 
 from lib.mail import errors, oauth
+from lib.mail.receipt import Receipt
 
 BACKOFF_SECONDS = 5.0
 TIMEOUT_SECONDS = 30.0
@@ -47,13 +48,13 @@ class Graph:
         self.sleep = sleep
         self.session = requests.Session()
 
-    def send(self, message: EmailMessage) -> str:
+    def send(self, message: EmailMessage) -> Receipt:
         payload = graph_payload(message)
         renewed = False
         for attempt in range(1, self.attempts + 1):
             response = self._post(payload, renew=renewed)
             if response.status_code == 202:
-                return "202 Accepted (Microsoft Graph)"
+                return Receipt("202 Accepted (Microsoft Graph)")
             reason = f"Microsoft Graph {response.status_code}: {_graph_error(response)}"
             if response.status_code == 401 and not renewed:
                 renewed = True

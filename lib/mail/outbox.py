@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from lib.mail import errors
+from lib.mail.receipt import Receipt
 
 
 class Outbox:
@@ -18,7 +19,7 @@ class Outbox:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def send(self, message: EmailMessage) -> str:
+    def send(self, message: EmailMessage) -> Receipt:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         ident = re.sub(r"[^A-Za-z0-9.@_-]", "", str(message.get("Message-ID", ""))) or "mensaje"
         path = self.directory / f"{stamp}_{ident}.eml"
@@ -34,7 +35,7 @@ class Outbox:
                 f"no se pudo escribir en la bandeja {self.directory}: {exc.strerror}",
                 unavailable=True,
             ) from None
-        return f"guardado en {path.name}"
+        return Receipt(f"guardado en {path.name}")
 
     def close(self) -> None:
         return None

@@ -4,6 +4,11 @@ What goes wrong before the message's own commands (connecting, greeting, STARTTL
 MAIL FROM is the server's, not the customer's, and so is a server that keeps answering 4xx:
 `unavailable`, and the worker waits for it. Only what happens after the server said 354 to DATA
 can have handed the message over: a connection lost then is `uncertain`.
+
+The server answers RCPT per address: the message goes to those it accepts, and the receipt
+names the ones it refused with its words. A 4xx for an address (greylisting, "try later") is
+worth another attempt of the whole transaction, before anything is handed over; what is still
+refused on the last attempt is reported as refused.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 
 from lib.mail import errors, oauth
+from lib.mail.receipt import Receipt
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +64,16 @@ class Smtp:
         self.sleep = sleep
         self._connection: smtplib.SMTP | None = None
 
-    def send(self, message: EmailMessage) -> str:
+    def send(self, message: EmailMessage) -> Receipt:
         for attempt in range(1, self.options.attempts + 1):
             try:
-                return self._transaction(message)
+                return self._transaction(message, last=attempt == self.options.attempts)
             except _Retry as retry:
                 if attempt == self.options.attempts:
                     raise errors.DeliveryError(
-                        f"{retry.reason} (tras {attempt} intentos)", unavailable=retry.unavailable
+                        f"{retry.reason} (tras {attempt} intentos)",
+                        unavailable=retry.unavailable,
+                        refused=retry.refused,
                     ) from None
                 log.info("SMTP attempt %d failed, retrying: %s", attempt, retry.reason)
                 self.sleep(self.options.backoff * 2 ** (attempt - 1))
@@ -79,23 +87,20 @@ class Smtp:
             except (smtplib.SMTPException, OSError):
                 connection.close()
 
-    def _transaction(self, message: EmailMessage) -> str:
+    def _transaction(self, message: EmailMessage, *, last: bool) -> Receipt:
         sender = parseaddr(str(message["From"]))[1]
         recipients = [address for _, address in getaddresses(message.get_all("To", []))]
         content = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
         connection = self._connection_or_unavailable()
         self._sender(connection, sender)
         try:
-            refused = self._recipients(connection, recipients)
+            refused = self._recipients(connection, recipients, last=last)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             raise _Retry(f"sin conexión con el servidor SMTP: {errors.describe(exc)}") from None
         except _Refused as refusal:
-            raise self._refused(refusal.code, refusal.reason) from None
-        accepted = self._data(connection, content)
-        if refused:
-            return f"{accepted}; rechazados: {'; '.join(refused)}"
-        return accepted
+            raise self._refused(refusal.code, refusal.reason, refused=refusal.refused) from None
+        return Receipt(self._data(connection, content), refused)
 
     def _sender(self, connection: smtplib.SMTP, sender: str) -> None:
         """MAIL FROM names no customer: whatever goes wrong there goes wrong for every one of
@@ -161,27 +166,43 @@ class Smtp:
         except _Refused as refusal:
             raise self._refused(refusal.code, refusal.reason, unavailable=True) from None
 
-    def _refused(self, code: int, reason: str, *, unavailable: bool = False) -> Exception:
+    def _refused(
+        self,
+        code: int,
+        reason: str,
+        *,
+        unavailable: bool = False,
+        refused: dict[str, str] | None = None,
+    ) -> Exception:
         """A 4xx is worth another attempt; a 5xx is the answer. 421 means the server hangs up."""
         if code == 421:
             self._drop()
         else:
             self._reset()
         if code < 500:
-            return _Retry(reason, unavailable=unavailable or code == 421)
-        return errors.DeliveryError(reason, unavailable=unavailable)
+            return _Retry(reason, unavailable=unavailable or code == 421, refused=refused)
+        return errors.DeliveryError(reason, unavailable=unavailable, refused=refused)
 
-    def _recipients(self, connection: smtplib.SMTP, recipients: list[str]) -> list[str]:
-        """Refused addresses; raises `_Refused` when none is accepted."""
-        refused: list[str] = []
-        worst: tuple[int, str] | None = None
+    def _recipients(
+        self, connection: smtplib.SMTP, recipients: list[str], *, last: bool
+    ) -> dict[str, str]:
+        """The refused addresses with the server's words. Raises `_Refused` when none is
+        accepted, or (but on the last attempt) when one was refused for now (4xx).
+        """
+        refused: dict[str, str] = {}
+        codes: list[int] = []
         for address in recipients:
             code, reply = connection.rcpt(address)
             if code not in (250, 251):
-                refused.append(f"{address} ({_reply_text(code, reply)})")
-                worst = (code, _reply_text(code, reply)) if worst is None else worst
-        if worst is not None and len(refused) == len(recipients):
-            raise _Refused(worst[0], f"destinatario rechazado: {'; '.join(refused)}")
+                refused[address] = _reply_text(code, reply)
+                codes.append(code)
+        if not refused:
+            return refused
+        reason = "destinatario rechazado: " + "; ".join(f"{a}: {w}" for a, w in refused.items())
+        if not last and min(codes) < 500:
+            raise _Refused(min(codes), reason, refused)
+        if len(refused) == len(recipients):
+            raise _Refused(max(codes), reason, refused)
         return refused
 
     def _connect(self) -> smtplib.SMTP:
@@ -271,17 +292,21 @@ class Smtp:
 
 
 class _Retry(Exception):
-    def __init__(self, reason: str, *, unavailable: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, unavailable: bool = False, refused: dict[str, str] | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.unavailable = unavailable
+        self.refused = refused or {}
 
 
 class _Refused(Exception):
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: int, reason: str, refused: dict[str, str] | None = None) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.refused = refused or {}
 
 
 def _bearer(user: str, token: str) -> Callable[[bytes | None], str]:

@@ -10,11 +10,12 @@ from typing import Protocol
 
 from lib.config import Settings
 from lib.mail import graph, oauth, outbox, smtp
+from lib.mail.receipt import Receipt
 
 
 class Transport(Protocol):
-    def send(self, message: EmailMessage) -> str:
-        """Deliver or raise `DeliveryError`; returns the server's acceptance, for the record."""
+    def send(self, message: EmailMessage) -> Receipt:
+        """Deliver or raise `DeliveryError`; the receipt names the addresses refused, if any."""
         ...
 
     def close(self) -> None: ...

@@ -23,12 +23,15 @@ def file_name(run: SendRun) -> str:
 
 
 def line(run: SendRun, item: SendItem) -> str:
-    """One line in exactly the manual's format."""
-    outcome = (
-        "ok"
-        if item.status == ItemStatus.SENT
-        else f"error: {runs.item_message(item) or item.status}"
-    )
+    """One line in exactly the manual's format. `Enviado: ok` only when every address took
+    it; `parcial: <address>: <reason>[; …]` when some did, `error: <reason>` when none did.
+    """
+    if item.status == ItemStatus.SENT:
+        outcome = "ok"
+    elif item.status == ItemStatus.PARTIAL:
+        outcome = f"parcial: {item.error}"
+    else:
+        outcome = f"error: {runs.item_message(item) or item.status}"
     return (
         f"Sociedad: {item.company_code} | NoCliente: {item.customer_no} | "
         f"FechaCorte: {run.cutoff_date:%Y%m%d} | NombreCliente: {item.customer_name} | "
@@ -44,6 +47,8 @@ def text(session: Session, run: SendRun) -> str:
 def summary(run: SendRun) -> str:
     """One line with the final counts of a finished run."""
     parts = [f"enviados {run.sent}", f"con error {run.failed}"]
+    if run.partial:
+        parts.append(f"parciales {run.partial}")
     if run.uncertain:
         parts.append(f"inciertos {run.uncertain}")
     if run.skipped:

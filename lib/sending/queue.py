@@ -6,7 +6,7 @@ overwrite each other's outcome. The functions take the caller's session; the cal
 transaction. Which change happens when is the worker's business (`lib.sending.worker`).
 
     pending, free ─claim─▶ pending, claimed ─to_sending─▶ sending
-    sending ─finish─▶ sent | failed | uncertain
+    sending ─finish─▶ sent | partial | failed | uncertain
     pending, claimed ─finish─▶ failed | skipped          nothing to send (no statement, no balance)
     pending, claimed | sending ─requeue─▶ pending, free   nothing handed over (server unavailable)
     pending, claimed by a gone worker ─release─▶ pending, free
@@ -24,7 +24,13 @@ from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.orm import Session
 
 from lib.models import SendItem, SendRun
-from lib.sending.status import ACTIVE_RUN_STATES, OPEN_ITEM_STATES, ItemStatus, RunStatus
+from lib.sending.status import (
+    ACTIVE_RUN_STATES,
+    DELIVERED_ITEM_STATES,
+    OPEN_ITEM_STATES,
+    ItemStatus,
+    RunStatus,
+)
 
 # A partial index (migration 0005) holds exactly the claimable items in id order, so a claim
 # reads its first entry whatever the size of the run or of the history.
@@ -92,9 +98,9 @@ def finish(
     reason: str,
     now: datetime,
 ) -> bool:
-    """The item's outcome: sent, failed, skipped or uncertain."""
+    """The item's outcome: sent, partial, failed, skipped or uncertain."""
     values: dict[str, Any] = {"status": status, "error": reason, "finished_at": now}
-    if status == ItemStatus.SENT:
+    if status in DELIVERED_ITEM_STATES:
         values["sent_at"] = now
     return _move(session, item_id, before, claimer, **values)
 
@@ -166,6 +172,7 @@ def close_run(session: Session, run_id: int, worker: str, now: datetime, counts:
                 failed=counts.get(ItemStatus.FAILED, 0),
                 skipped=counts.get(ItemStatus.SKIPPED, 0),
                 uncertain=counts.get(ItemStatus.UNCERTAIN, 0),
+                partial=counts.get(ItemStatus.PARTIAL, 0),
             )
         ).rowcount
         == 1

@@ -291,7 +291,7 @@ def item_message(item: SendItem) -> str:
         return ""
     if item.status == ItemStatus.UNCERTAIN:
         return item.error or UNCERTAIN_REASON
-    return item.error
+    return item.error  # partial: the addresses that did not take it
 
 
 def stop(session: Session, run_id: int, *, username: str) -> int:

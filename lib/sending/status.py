@@ -10,11 +10,14 @@ from enum import StrEnum
 
 
 class ItemStatus(StrEnum):
-    """One customer of a run: pending → sending → sent | failed | uncertain, or skipped."""
+    """One customer of a run: pending → sending → sent | partial | failed | uncertain, or
+    skipped. `partial`: some of the customer's addresses took it and others refused it.
+    """
 
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"
+    PARTIAL = "partial"
     FAILED = "failed"
     SKIPPED = "skipped"
     UNCERTAIN = "uncertain"
@@ -43,11 +46,33 @@ _ITEM_WORDS = {
     ItemStatus.PENDING: ("⏳", "Pendiente", "Pendiente"),
     ItemStatus.SENDING: ("📤", "Enviando", "Enviando"),
     ItemStatus.SENT: ("✅", "Enviado", "Enviado"),
+    ItemStatus.PARTIAL: ("⚠️", "Parcial", "Parcial"),
     ItemStatus.FAILED: ("❌", "Error", "Con error"),
     ItemStatus.SKIPPED: ("⏭️", "No enviado", "Sin saldo"),
     ItemStatus.UNCERTAIN: ("⚠️", "Incierto", "Incierto"),
 }
 OPEN_ITEM_STATES = (ItemStatus.PENDING, ItemStatus.SENDING)
+# The email reached the customer at one address at least.
+DELIVERED_ITEM_STATES = (ItemStatus.SENT, ItemStatus.PARTIAL)
+
+
+class AddressOutcome(StrEnum):
+    """One address of a send item, as the mail server answered for it."""
+
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+
+    @property
+    def failed(self) -> bool:
+        return self is not AddressOutcome.ACCEPTED
+
+    @property
+    def verb(self) -> str:
+        """What happened, before the server's words: `<address>: rechazado: 550 5.1.1 …`."""
+        return _ADDRESS_VERBS[self]
+
+
+_ADDRESS_VERBS = {AddressOutcome.ACCEPTED: "aceptado", AddressOutcome.REFUSED: "rechazado"}
 
 
 class RunStatus(StrEnum):

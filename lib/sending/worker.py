@@ -26,7 +26,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
@@ -40,8 +40,8 @@ from lib.config import Settings
 from lib.mail import errors, pacing, transports
 from lib.models import SendItem, SendRun, utcnow
 from lib.normalize import InvalidValue
+from lib.sending import addresses, queue, runs
 from lib.sending import log as runlog
-from lib.sending import queue, runs
 from lib.sending.status import ACTIVE_RUN_STATES, ItemStatus, RunStatus
 from lib.statements import message
 
@@ -297,10 +297,12 @@ class Worker:
             log.warning("send item %d is no longer ours; not sending it", claimed.item_id)
             return _outcome(claimed, ItemStatus.PENDING, "")
         try:
-            self.transport.send(ready.message)
+            receipt = self.transport.send(ready.message)
         except errors.DeliveryError as exc:
             if exc.unavailable:
                 return self._wait_for_server(claimed, exc.reason)
+            if exc.refused:
+                return self._answered(claimed, addresses.answered(ready.recipients, exc.refused))
             status = ItemStatus.UNCERTAIN if exc.uncertain else ItemStatus.FAILED
             self._record(claimed, ItemStatus.SENDING, status, exc.reason)
             return _outcome(claimed, status, exc.reason)
@@ -308,9 +310,14 @@ class Worker:
             log.exception("the transport failed on send item %d", claimed.item_id)
             self._record(claimed, ItemStatus.SENDING, ItemStatus.UNCERTAIN, SEND_CRASHED)
             return _outcome(claimed, ItemStatus.UNCERTAIN, SEND_CRASHED)
-        self._record(claimed, ItemStatus.SENDING, ItemStatus.SENT, "")
         self._pauses = 0
-        return _outcome(claimed, ItemStatus.SENT, "")
+        return self._answered(claimed, addresses.answered(ready.recipients, receipt.refused))
+
+    def _answered(self, claimed: queue.Claim, answers: list[addresses.Answer]) -> Outcome:
+        """The outcome the server gave address by address: sent, partial or failed."""
+        status, reason = addresses.status(answers), addresses.reason(answers)
+        self._record(claimed, ItemStatus.SENDING, status, reason, answers)
+        return _outcome(claimed, status, reason)
 
     def _wait_for_server(self, claimed: queue.Claim, problem: str) -> Outcome:
         """The item back to pending with the reason shown on its row, and no claim for a while."""
@@ -328,13 +335,23 @@ class Worker:
         log.warning("mail server unavailable, waiting %.0f s: %s", seconds, problem)
 
     def _record(
-        self, claimed: queue.Claim, before: ItemStatus, status: ItemStatus, reason: str
+        self,
+        claimed: queue.Claim,
+        before: ItemStatus,
+        status: ItemStatus,
+        reason: str,
+        answers: Sequence[addresses.Answer] = (),
     ) -> None:
-        changed = self._durably(
-            lambda s: queue.finish(
-                s, claimed.item_id, self.name, before, status, reason, self.clock.now()
-            )
-        )
+        """The item's outcome and, in the same transaction, each address's."""
+
+        def change(session: Session) -> bool:
+            now = self.clock.now()
+            moved = queue.finish(session, claimed.item_id, self.name, before, status, reason, now)
+            if moved:
+                addresses.record(session, claimed.item_id, answers, now)
+            return moved
+
+        changed = self._durably(change)
         if not changed:
             log.warning(
                 "send item %d changed under us; outcome %s not recorded", claimed.item_id, status

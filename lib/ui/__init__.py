@@ -146,6 +146,7 @@ def report(ok: bool, message: str) -> None:
 OUTCOME_FIGURES = (
     ("Enviados", ItemStatus.SENT),
     ("Con error", ItemStatus.FAILED),
+    ("Parciales", ItemStatus.PARTIAL),
     ("Inciertos", ItemStatus.UNCERTAIN),
     ("Sin saldo", ItemStatus.SKIPPED),
     ("Pendientes", ItemStatus.PENDING),
@@ -162,9 +163,14 @@ def items_table(rows: list[SendItem]) -> pd.DataFrame:
             "No. Cliente": [r.customer_no for r in rows],
             "Nombre": [r.customer_name for r in rows],
             "Mensaje": [
-                f"Enviado {formatting.moment(r.sent_at, zone)}"
-                if r.sent_at
-                else runs.item_message(r)
+                " · ".join(
+                    part
+                    for part in (
+                        r.sent_at and f"Enviado {formatting.moment(r.sent_at, zone)}",
+                        runs.item_message(r),
+                    )
+                    if part
+                )
                 for r in rows
             ],
             "Correos": [r.emails for r in rows],
