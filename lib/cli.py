@@ -240,7 +240,7 @@ def _send(args: argparse.Namespace) -> int:
             customer_filter=args.cliente and normalize.customer_no(args.cliente),
         )
     print(f"envío núm. {run.id}: {run.total} clientes, fecha de corte {cutoff:%d/%m/%Y}")
-    job = processes.Job(share=args.procesos, run_id=run.id, until_idle=True)
+    job = processes.Job(run_id=run.id, until_idle=True)
     with _stop_on_signals() as stop:
         processes.Pool(job, args.procesos).run(stop)
     if stop.is_set():
@@ -288,7 +288,7 @@ def _mail_test(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     engine = _engine()
     print(f"worker en marcha sobre {engine.url!r} (Ctrl+C para terminar)", flush=True)
-    job = processes.Job(share=args.procesos, until_idle=args.once)
+    job = processes.Job(until_idle=args.once)
     with _stop_on_signals() as stop:
         processes.Pool(job, args.procesos).run(stop)
     return 0

@@ -65,6 +65,8 @@ class Settings:
     smtp_password: str = field(repr=False)
     mail_from: str
     mail_rate_per_minute: int
+    # Recipients per sender mailbox in any 24 hours (0: no limit); Exchange Online's is 10,000.
+    mail_daily_limit: int
     smtp_auth: str
     oauth: OAuth | None
     auth_cookie_key: str = field(repr=False)
@@ -104,6 +106,7 @@ def load_settings(
         smtp_password=_text(raw, "SMTP_PASSWORD", ""),
         mail_from=_text(raw, "MAIL_FROM", "Estados de cuenta <estados.cuenta@localhost>"),
         mail_rate_per_minute=_int(raw, "MAIL_RATE_PER_MINUTE", 30, minimum=0),
+        mail_daily_limit=_int(raw, "MAIL_DAILY_LIMIT", 10_000, minimum=0),
         smtp_auth=_choice(raw, "SMTP_AUTH", SMTP_AUTH_MODES),
         oauth=_oauth(raw),
         graph_base_url=_text(raw, "GRAPH_BASE_URL", GRAPH_BASE_URL).rstrip("/"),

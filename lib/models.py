@@ -282,6 +282,31 @@ class SendAddress(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class MailboxPace(Base):
+    """The next moment a message may leave a sender mailbox: one row per From address, taken
+    under a lock by whichever worker sends next, on any machine.
+    """
+
+    __tablename__ = "mailbox_pace"
+
+    mailbox: Mapped[str] = mapped_column(String(254), primary_key=True)
+    next_slot: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MailboxUse(Base):
+    """Recipients a sender mailbox was given at a moment, kept for a day: its daily limit
+    counts them over the last 24 hours.
+    """
+
+    __tablename__ = "mailbox_use"
+    __table_args__ = (Index("ix_mailbox_use_mailbox_at", "mailbox", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(254))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recipients: Mapped[int] = mapped_column(Integer)
+
+
 class AuditEvent(Base):
     """Who changed what and when (catalog, users, imports), kept for later questions."""
 

@@ -9,6 +9,7 @@ import asyncio
 import json
 import ssl
 import threading
+import time
 from base64 import b64decode
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class Received:
     recipients: list[str]
     content: bytes
     encrypted: bool = False  # the message came over TLS
+    at: float = field(default_factory=time.monotonic)  # when its DATA arrived
 
     @property
     def message(self) -> EmailMessage:

@@ -35,6 +35,7 @@ def test_defaults_work_without_any_configuration(tmp_path: Path) -> None:
     assert settings.smtp_security == "starttls"
     assert settings.smtp_port == 587
     assert settings.mail_rate_per_minute == 30
+    assert settings.mail_daily_limit == 10_000
     assert settings.demo_data is True
     assert settings.auth_cookie_expiry_days == 1.0
     assert settings.timezone.key == "America/Mexico_City"

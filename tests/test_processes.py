@@ -55,7 +55,7 @@ def test_a_dead_worker_process_is_started_again_and_the_pool_sends(
     app_env: dict[str, str], database: sessionmaker[Session]
 ) -> None:
     support.seed_catalog(database)
-    pool = processes.Pool(processes.Job(share=1), 1)
+    pool = processes.Pool(processes.Job(), 1)
     stop = threading.Event()
     watcher = threading.Thread(target=pool.run, args=(stop,))
     watcher.start()

@@ -219,7 +219,7 @@ class LockBeforeSending(pacing.Pacer):
         super().__init__(0)
         self.lock: Callable[[], None] | None = hold_sqlite_lock(path, 1.0)
 
-    def wait(self) -> None:
+    def wait(self, recipients: int = 1) -> None:
         if self.lock is not None:
             lock, self.lock = self.lock, None
             lock()

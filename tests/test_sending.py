@@ -516,48 +516,6 @@ def test_the_outbox_writes_each_message_as_a_whole_eml_file(
     assert {status for status, _ in outcomes(catalog, run_id).values()} == {ItemStatus.SENT}
 
 
-def test_pacing_spaces_messages_evenly_without_sleeping_when_already_late() -> None:
-    now = [100.0]
-    sleeps = Sleeps()
-    pacer = pacing.Pacer(30, clock=lambda: now[0], sleep=sleeps)
-
-    pacer.wait()
-    pacer.wait()
-    now[0] += 2.5
-    pacer.wait()
-    now[0] += 10.0
-    pacer.wait()
-
-    assert sleeps == [2.0, 1.5]
-
-
-def test_no_pacing_when_the_rate_is_zero() -> None:
-    sleeps = Sleeps()
-    pacer = pacing.Pacer(0, clock=lambda: 0.0, sleep=sleeps)
-    for _ in range(5):
-        pacer.wait()
-    assert sleeps == []
-
-
-def test_the_worker_paces_every_message_including_the_log(
-    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
-) -> None:
-    run_id = start_run(catalog, ["1006210", "1004273", "1000001"])
-    now = [0.0]
-    sleeps = Sleeps()
-
-    def sleep(seconds: float) -> None:
-        sleeps(seconds)
-        now[0] += seconds
-
-    pacer = pacing.Pacer(60, clock=lambda: now[0], sleep=sleep)
-    runner = worker.Worker(catalog, settings, transport=smtp_to(server.port), pacer=pacer)
-    runner.run(threading.Event(), run_id=run_id, until_idle=True, poll=0.01)
-
-    assert len(server.received) == 4
-    assert sleeps == [1.0, 1.0, 1.0]
-
-
 def test_a_dead_workers_claims_are_given_back_and_its_sending_item_becomes_uncertain(
     catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
 ) -> None:

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
+
+# Replies that limit the sender mailbox rather than refuse the customer: Exchange Online's
+# recipient/message rate and submission quota, concurrent connections, "server busy", Graph's
+# throttling codes. Waiting fixes them; failing the customer would not.
+THROTTLING_RE = re.compile(
+    r"\b(?:4\.3\.2|4\.5\.3|4\.7\.500|5\.7\.708)\b|SubmissionQuotaExceeded"
+    r"|RateLimitExceeded|ExceededMessageLimit|MailboxConcurrency|ConcurrentConnection"
+    r"|ApplicationThrottled|throttl",
+    re.IGNORECASE,
+)
 
 
 class DeliveryError(Exception):
@@ -30,6 +41,11 @@ class DeliveryError(Exception):
         self.uncertain = uncertain
         self.unavailable = unavailable
         self.refused = MappingProxyType(dict(refused or {}))
+
+
+def throttled(reply: str) -> bool:
+    """The server limits the mailbox for now (see THROTTLING_RE): pause, do not fail."""
+    return THROTTLING_RE.search(reply) is not None
 
 
 def describe(exc: BaseException) -> str:

@@ -60,7 +60,8 @@ class Graph:
                 renewed = True
                 continue
             if response.status_code not in RETRY_STATUSES:
-                raise errors.DeliveryError(reason, unavailable=response.status_code in (401, 403))
+                unavailable = response.status_code in (401, 403) or errors.throttled(response.text)
+                raise errors.DeliveryError(reason, unavailable=unavailable)
             if attempt == self.attempts:
                 raise errors.DeliveryError(f"{reason} (tras {attempt} intentos)", unavailable=True)
             self.sleep(_retry_after(response, self.backoff * 2 ** (attempt - 1)))

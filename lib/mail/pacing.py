@@ -1,46 +1,127 @@
-"""Pacing: messages spread evenly so a mailbox never sees more than its limit a minute."""
+"""Pacing per sender mailbox, shared by every worker thread and process on every machine.
+
+Exchange Online takes 30 messages a minute and 10,000 recipients a day per mailbox, whoever
+sends them: two workers pacing themselves apart would send 60 a minute. So the mailbox's next
+free moment is a database row (`MailboxPace`), moved on under a lock by whichever worker sends
+next, and the recipients of the last 24 hours are counted from `MailboxUse`. Messages are
+spaced evenly (no bursts); the outbox is never paced.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import parseaddr
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from lib.config import Settings
+from lib.models import MailboxPace, MailboxUse, utcnow
+
+DAY = timedelta(hours=24)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class DailyLimit(Exception):
+    """The mailbox has had its day's recipients; the next one fits at `until`."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"daily limit reached until {until.isoformat()}")
+        self.until = until
 
 
 class Pacer:
-    """At most `per_minute` messages a minute (0: no limit), evenly spaced.
-
-    Exchange Online accepts 30 a minute per mailbox; the clock and sleep are injectable so the
-    pacing is tested without waiting.
+    """At most `per_minute` messages a minute and `daily_limit` recipients in any 24 hours
+    (0: no limit) from one mailbox, for every `Pacer` of that mailbox on the same database.
+    The clock and sleep are injectable so the pacing is tested without waiting.
     """
 
     def __init__(
         self,
         per_minute: float,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        daily_limit: int = 0,
+        sessions: sessionmaker[Session] | None = None,
+        mailbox: str = "",
+        clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
+        self.interval = timedelta(minutes=1) / per_minute if per_minute > 0 else timedelta(0)
+        self.daily_limit = daily_limit
+        self.sessions = sessions
+        self.mailbox = mailbox.lower()
         self.clock = clock
         self.sleep = sleep
-        self._next: float | None = None
+        if self.sessions is None and (self.interval or daily_limit):
+            raise ValueError("a paced mailbox needs the database its workers share")
 
-    def wait(self) -> None:
-        if not self.interval:
+    def wait(self, recipients: int = 1) -> None:
+        """Block until this message's moment; `DailyLimit` when it would pass the day's."""
+        if self.sessions is None:
             return
         now = self.clock()
-        if self._next is not None and self._next > now:
-            self.sleep(self._next - now)
-            now = self._next
-        self._next = now + self.interval
+        with self.sessions() as session, session.begin():
+            pace = _locked(session, self.mailbox)
+            if self.daily_limit:
+                self._check_day(session, now, recipients)
+            slot = max(pace.next_slot, now)
+            pace.next_slot = slot + self.interval
+            session.add(MailboxUse(mailbox=self.mailbox, at=slot, recipients=recipients))
+        if slot > now:
+            self.sleep((slot - now).total_seconds())
+
+    def _check_day(self, session: Session, now: datetime, recipients: int) -> None:
+        since = now - DAY
+        session.execute(
+            delete(MailboxUse).where(MailboxUse.mailbox == self.mailbox, MailboxUse.at <= since)
+        )
+        used = session.scalar(
+            select(func.coalesce(func.sum(MailboxUse.recipients), 0)).where(
+                MailboxUse.mailbox == self.mailbox
+            )
+        )
+        over = used + recipients - self.daily_limit
+        if over <= 0:
+            return
+        freed = 0
+        for at, count in session.execute(
+            select(MailboxUse.at, MailboxUse.recipients)
+            .where(MailboxUse.mailbox == self.mailbox)
+            .order_by(MailboxUse.at)
+        ):
+            freed += count
+            if freed >= over:
+                raise DailyLimit(at + DAY)
+        raise DailyLimit(now + DAY)
 
 
-def share(settings: Settings, processes: int) -> float:
-    """One worker's part of MAIL_RATE_PER_MINUTE when `processes` send from the same mailbox
-    (0: no limit). The outbox is never paced.
-    """
-    if settings.mail_transport == "outbox" or settings.mail_rate_per_minute <= 0:
-        return 0.0
-    return settings.mail_rate_per_minute / max(processes, 1)
+def for_settings(settings: Settings, sessions: sessionmaker[Session]) -> Pacer:
+    """The configured mailbox's pacer: MAIL_RATE_PER_MINUTE and MAIL_DAILY_LIMIT of MAIL_FROM."""
+    if settings.mail_transport == "outbox":
+        return Pacer(0)
+    return Pacer(
+        settings.mail_rate_per_minute,
+        daily_limit=settings.mail_daily_limit,
+        sessions=sessions,
+        mailbox=parseaddr(settings.mail_from)[1],
+    )
+
+
+def _locked(session: Session, mailbox: str) -> MailboxPace:
+    """The mailbox's row, created on first use, locked until the transaction ends (the UPDATE
+    takes SQLite's write lock or PostgreSQL's row lock, so workers take turns)."""
+    touch = update(MailboxPace).where(MailboxPace.mailbox == mailbox)
+    if session.execute(touch.values(mailbox=MailboxPace.mailbox)).rowcount == 0:
+        try:
+            with session.begin_nested():
+                session.add(MailboxPace(mailbox=mailbox, next_slot=EPOCH))
+        except IntegrityError:  # another worker created it meanwhile; its lock is next
+            session.execute(touch.values(mailbox=MailboxPace.mailbox))
+    return session.execute(
+        select(MailboxPace)
+        .where(MailboxPace.mailbox == mailbox)
+        .execution_options(populate_existing=True)
+    ).scalar_one()

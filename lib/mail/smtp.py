@@ -174,11 +174,17 @@ class Smtp:
         unavailable: bool = False,
         refused: dict[str, str] | None = None,
     ) -> Exception:
-        """A 4xx is worth another attempt; a 5xx is the answer. 421 means the server hangs up."""
+        """A 4xx is worth another attempt; a 5xx is the answer. 421 means the server hangs up.
+        A throttling reply (even a 5xx, like Exchange's SubmissionQuotaExceeded) limits the
+        mailbox, not the customer: `unavailable`, so the run pauses.
+        """
         if code == 421:
             self._drop()
         else:
             self._reset()
+        if errors.throttled(reason):
+            unavailable = True
+            reason = f"el servidor limita los envíos del buzón ({reason})"
         if code < 500:
             return _Retry(reason, unavailable=unavailable or code == 421, refused=refused)
         return errors.DeliveryError(reason, unavailable=unavailable, refused=refused)
@@ -199,7 +205,7 @@ class Smtp:
         if not refused:
             return refused
         reason = "destinatario rechazado: " + "; ".join(f"{a}: {w}" for a, w in refused.items())
-        if not last and min(codes) < 500:
+        if errors.throttled(reason) or (not last and min(codes) < 500):
             raise _Refused(min(codes), reason, refused)
         if len(refused) == len(recipients):
             raise _Refused(max(codes), reason, refused)

@@ -8,10 +8,8 @@ run `--procesos N` of them (`Pool.run`). Each process is `python -m lib.sending.
 loads the same settings as its parent (same environment, same secrets file), runs one worker
 loop, starts that loop again after an error, and ends when its parent is gone. A process that
 dies is started again; its claims are recovered by the next worker that looks (see
-`lib.sending.worker`).
-
-Until the sender mailbox's rate is shared through the database, the N processes of one pool
-divide MAIL_RATE_PER_MINUTE among them.
+`lib.sending.worker`). The sender mailbox's limits hold across all of them: its pacing is
+shared through the database (`lib.mail.pacing`).
 """
 
 from __future__ import annotations
@@ -47,15 +45,14 @@ def default_count() -> int:
 
 @dataclass(frozen=True)
 class Job:
-    """What every process of a pool does; `share` processes split the mailbox's rate."""
+    """What every process of a pool does."""
 
-    share: int
     run_id: int | None = None
     until_idle: bool = False
 
     def arguments(self, parent: int) -> list[str]:
         """The command line of a process: the parent's pid and secrets file come along."""
-        args = ["--share", str(self.share), "--parent", str(parent)]
+        args = ["--parent", str(parent)]
         args += ["--secrets", str(config.DEFAULT_SECRETS_FILE)]
         if self.run_id is not None:
             args += ["--run", str(self.run_id)]
@@ -67,7 +64,7 @@ def work(settings: Settings, job: Job, stop: threading.Event) -> None:
     while must not end it), until `stop` or, for an `until_idle` job, until nothing is left.
     """
     engine = db.create_engine_for(settings.database_url)
-    runner = worker.Worker(db.session_factory(engine), settings, processes=job.share)
+    runner = worker.Worker(db.session_factory(engine), settings)
     poll = UNTIL_IDLE_POLL_SECONDS if job.until_idle else worker.POLL_SECONDS
     try:
         while not stop.is_set():
@@ -150,7 +147,7 @@ def start_background(settings: Settings) -> threading.Thread | None:
         thread = _background.get(settings.database_url)
         if thread is not None and thread.is_alive():
             return thread
-        pool = Pool(Job(share=settings.workers), settings.workers)
+        pool = Pool(Job(), settings.workers)
         thread = threading.Thread(
             target=pool.run, args=(threading.Event(),), name="envio-masivo-workers", daemon=True
         )
@@ -161,7 +158,6 @@ def start_background(settings: Settings) -> threading.Thread | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.sending.processes")
-    parser.add_argument("--share", type=int, default=1)
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--secrets", type=Path, required=True)
     parser.add_argument("--run", type=int)
@@ -172,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
     threading.Thread(target=_end_with_parent, args=(args.parent, stop), daemon=True).start()
-    work(config.load_settings(args.secrets), Job(args.share, args.run, args.until_idle), stop)
+    work(config.load_settings(args.secrets), Job(args.run, args.until_idle), stop)
     return 0
 
 

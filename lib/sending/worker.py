@@ -35,7 +35,7 @@ from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import emails, statements
+from lib import emails, formatting, statements
 from lib.config import Settings
 from lib.mail import errors, pacing, transports
 from lib.models import SendItem, SendRun, utcnow
@@ -56,6 +56,7 @@ PAUSE_SECONDS = 15.0
 MAX_PAUSE_SECONDS = 300.0
 MAX_RECORD_WAIT_SECONDS = 30.0
 WAITING = "en espera del servidor de correo"
+DAILY_LIMIT = "límite diario del buzón alcanzado"
 BUILD_FAILED = "no se pudo generar el estado de cuenta (error interno, quedó registrado)"
 SEND_CRASHED = "error interno durante el envío; no se sabe si el correo salió"
 NO_ADDRESS = "sin correo en el catálogo de envío"
@@ -118,13 +119,11 @@ class Worker:
         name: str | None = None,
         clock: Clock | None = None,
         pause: float = PAUSE_SECONDS,
-        processes: int = 1,
     ) -> None:
-        """`processes`: how many workers share the sender mailbox's MAIL_RATE_PER_MINUTE."""
         self.sessions = sessions
         self.settings = settings
         self.transport = transport or transports.transport_for(settings)
-        self.pacer = pacer or pacing.Pacer(pacing.share(settings, processes))
+        self.pacer = pacer or pacing.for_settings(settings, sessions)
         self.name = name or worker_name()
         self.clock = clock or SystemClock()
         self.pause = pause
@@ -282,7 +281,14 @@ class Worker:
         )
 
     def _deliver(self, claimed: queue.Claim, ready: message.Ready) -> Outcome:
-        self.pacer.wait()
+        try:
+            self.pacer.wait(len(ready.recipients))
+        except pacing.DailyLimit as limit:
+            reason = self._wait_for_day(limit)
+            self._durably(
+                lambda s: queue.requeue(s, claimed.item_id, self.name, ItemStatus.PENDING, reason)
+            )
+            return _outcome(claimed, ItemStatus.PENDING, reason)
         marked = self._write(
             lambda s: queue.to_sending(
                 s,
@@ -327,6 +333,15 @@ class Worker:
         )
         self._wait(problem)
         return _outcome(claimed, ItemStatus.PENDING, reason)
+
+    def _wait_for_day(self, limit: pacing.DailyLimit) -> str:
+        """No claim until the mailbox's day has room again; the reason the rows show."""
+        self._paused_until = self.clock.monotonic() + max(
+            (limit.until - self.clock.now()).total_seconds(), 0.0
+        )
+        when = formatting.moment(limit.until, self.settings.timezone)
+        log.warning("daily limit of the sender mailbox reached; waiting until %s", when)
+        return f"{DAILY_LIMIT}; continúa el {when}"
 
     def _wait(self, problem: str) -> None:
         seconds = min(self.pause * 2**self._pauses, MAX_PAUSE_SECONDS)
@@ -373,6 +388,8 @@ class Worker:
                 self.pacer.wait()
                 self.transport.send(email)
                 sent = True
+            except pacing.DailyLimit as limit:
+                self._wait_for_day(limit)
             except errors.DeliveryError as exc:
                 if exc.unavailable:
                     self._wait(exc.reason)
