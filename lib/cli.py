@@ -39,6 +39,7 @@ from lib.mail import errors, probe, transports
 from lib.normalize import InvalidValue
 from lib.sending import log as runlog
 from lib.sending import processes, queue, runs, worker
+from lib.sending.status import RunStatus
 from lib.statements import message, pdf
 
 log = logging.getLogger("lib.cli")
@@ -198,6 +199,15 @@ def _send_commands(commands: argparse._SubParsersAction) -> None:
     _processes_option(work)
     work.set_defaults(handler=_worker)
 
+    run_log = commands.add_parser(
+        "log",
+        help="imprime el log de un envío tal como está ahora",
+        description="Las mismas líneas que el LogEnvioMasivo_<AAAAMMDD>.txt del correo, con el "
+        "resultado actual de cada cliente.",
+    )
+    run_log.add_argument("run_id", type=_positive, metavar="RUN_ID", help="núm. del envío")
+    run_log.set_defaults(handler=_log)
+
 
 def _processes_option(command: argparse.ArgumentParser) -> None:
     command.add_argument(
@@ -206,7 +216,7 @@ def _processes_option(command: argparse.ArgumentParser) -> None:
         default=processes.default_count(),
         metavar="N",
         help="procesos de envío (por omisión, uno por núcleo: %(default)s); "
-        "se reparten MAIL_RATE_PER_MINUTE",
+        "MAIL_RATE_PER_MINUTE es del buzón, para todos juntos",
     )
 
 
@@ -258,6 +268,15 @@ def _send(args: argparse.Namespace) -> int:
     if finished.log_error:
         print(f"el log no se pudo enviar a {finished.notify_email}: {finished.log_error}")
     return 1 if finished.failed or finished.uncertain or finished.partial else 0
+
+
+def _log(args: argparse.Namespace) -> int:
+    with db.session_factory(_engine())() as session:
+        run = runs.progress(session, args.run_id).run
+        print(runlog.text(session, run).replace("\r\n", "\n"), end="")
+        if run.status == RunStatus.DONE:
+            print(runlog.summary(run))
+    return 0
 
 
 def _interrupt(sessions: sessionmaker[Session], settings: config.Settings, run_id: int) -> int:

@@ -300,6 +300,20 @@ def test_send_runs_to_completion_prints_each_customer_and_mails_the_log(
     assert recipients == ["ana@e.example", "old@y.mx"]
 
 
+def test_log_prints_a_runs_lines_as_they_stand_now(
+    app_env: dict[str, str], people: dict[str, str]
+) -> None:
+    send_ready(app_env["DATABASE_URL"])
+    code, sent, _ = run_cli("send", "--sociedad", "SM02", "--user", "ana")
+    assert code == 0
+
+    code, out, err = run_cli("log", "1")
+
+    assert (code, err) == (0, "")
+    assert out.splitlines() == sent.splitlines()[1:]  # the send's own lines and summary
+    assert run_cli("log", "7") == (1, "", "error: el envío 7 no existe\n")
+
+
 def test_send_exits_1_when_a_customer_fails(
     app_env: dict[str, str], people: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
