@@ -262,7 +262,8 @@ class SendItem(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    message_id: Mapped[str | None] = mapped_column(String(250))
+    # A bounce quotes it: the item it reports on is found by it.
+    message_id: Mapped[str | None] = mapped_column(String(250), index=True)
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
 
 

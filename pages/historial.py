@@ -9,7 +9,7 @@ from lib import catalog, formatting, ui, users
 from lib.normalize import InvalidValue
 from lib.sending import log as runlog
 from lib.sending import runs
-from lib.sending.status import ItemStatus, RunStatus
+from lib.sending.status import RETRIED_ITEM_STATES, ItemStatus, RunStatus
 
 ui.page_guard()
 
@@ -101,7 +101,7 @@ if run.status == RunStatus.DONE:
     ui.log_notice(run)
 left, middle, right = st.columns(3)
 ui.log_download(run, log, left)
-failed = by_run.get(run.id, {}).get(ItemStatus.FAILED, 0)
+failed = sum(by_run.get(run.id, {}).get(status, 0) for status in RETRIED_ITEM_STATES)
 uncertain = by_run.get(run.id, {}).get(ItemStatus.UNCERTAIN, 0)
 if middle.button(f"Reintentar fallidos ({failed})", disabled=not failed):
     retry(run.id, include_uncertain=False)

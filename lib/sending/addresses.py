@@ -9,11 +9,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from lib.models import SendAddress
-from lib.sending.status import AddressOutcome, ItemStatus
+from lib.mail.bounces import Bounce
+from lib.models import SendAddress, SendItem
+from lib.sending import queue
+from lib.sending.status import DELIVERED_ITEM_STATES, AddressOutcome, ItemStatus
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,14 @@ def status(answers: Sequence[Answer]) -> ItemStatus:
     failed = sum(answer.outcome.failed for answer in answers)
     if not failed:
         return ItemStatus.SENT
-    return ItemStatus.PARTIAL if failed < len(answers) else ItemStatus.FAILED
+    if failed < len(answers):
+        return ItemStatus.PARTIAL
+    bounced = any(answer.outcome == AddressOutcome.BOUNCED for answer in answers)
+    return ItemStatus.BOUNCED if bounced else ItemStatus.FAILED
 
 
 def reason(answers: Iterable[Answer]) -> str:
-    """`<address>: rechazado: <server's words>[; …]` for the addresses that failed."""
+    """`<address>: rechazado|rebotó: <server's words>[; …]` for the addresses that failed."""
     return "; ".join(answer.text for answer in answers if answer.outcome.failed)
 
 
@@ -66,3 +71,39 @@ def record(session: Session, item_id: int, answers: Sequence[Answer], now: datet
                 for answer in answers
             ],
         )
+
+
+@dataclass(frozen=True)
+class Bounced:
+    """A bounce matched to its customer, as `lib.cli bounces` prints it."""
+
+    run_id: int
+    company_code: str
+    customer_no: str
+    address: str
+    reason: str
+
+
+def record_bounce(session: Session, bounce: Bounce, now: datetime) -> Bounced | None:
+    """Mark the address bounced and judge its customer again (✅ → ⚠️ parcial, or ❌ rebotado
+    when no address is left); None when the bounce matches no address that took a message of
+    ours, or was recorded already.
+    """
+    item = session.scalar(select(SendItem).where(SendItem.message_id == bounce.message_id))
+    if not bounce.message_id or item is None or item.status not in DELIVERED_ITEM_STATES:
+        return None
+    rows = list(
+        session.scalars(
+            select(SendAddress).where(SendAddress.item_id == item.id).order_by(SendAddress.id)
+        )
+    )
+    hit = next((r for r in rows if r.address.lower() == bounce.address.lower()), None)
+    if hit is None or hit.outcome != AddressOutcome.ACCEPTED:
+        return None
+    hit.outcome, hit.reason, hit.at = AddressOutcome.BOUNCED, bounce.reason, now
+    answers = [Answer(r.address, AddressOutcome(r.outcome), r.reason) for r in rows]
+    if not queue.bounced(
+        session, item.id, ItemStatus(item.status), status(answers), reason(answers)
+    ):
+        return None
+    return Bounced(item.run_id, item.company_code, item.customer_no, hit.address, bounce.reason)

@@ -12,6 +12,7 @@ transaction. Which change happens when is the worker's business (`lib.sending.wo
     pending, claimed by a gone worker ─release─▶ pending, free
     sending, claimed by a gone worker ─finish─▶ uncertain (it may have gone out)
     pending, free ─stop_unclaimed─▶ failed               Detener envío
+    sent | partial ─bounced─▶ partial | bounced         a bounce came back for an address
 """
 
 from __future__ import annotations
@@ -103,6 +104,20 @@ def finish(
     if status in DELIVERED_ITEM_STATES:
         values["sent_at"] = now
     return _move(session, item_id, before, claimer, **values)
+
+
+def bounced(
+    session: Session, item_id: int, before: ItemStatus, status: ItemStatus, reason: str
+) -> bool:
+    """A delivered item that an address bounced later: its outcome judged again."""
+    return (
+        session.execute(
+            _item_update(SendItem.id == item_id, SendItem.status == before).values(
+                status=status, error=reason
+            )
+        ).rowcount
+        == 1
+    )
 
 
 def requeue(

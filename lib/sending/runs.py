@@ -25,7 +25,13 @@ from lib.models import (
     utcnow,
 )
 from lib.sending import queue
-from lib.sending.status import ACTIVE_RUN_STATES, OPEN_ITEM_STATES, ItemStatus, RunStatus
+from lib.sending.status import (
+    ACTIVE_RUN_STATES,
+    OPEN_ITEM_STATES,
+    RETRIED_ITEM_STATES,
+    ItemStatus,
+    RunStatus,
+)
 
 NO_BALANCE = "sin saldo"
 NOT_IN_CATALOG = "ya no está en el catálogo de envío"
@@ -327,7 +333,7 @@ def retry(
     """A new run for the customers of `run_id` that failed (and, if asked, the uncertain ones)."""
     original = progress(session, run_id).run
     states = (
-        (ItemStatus.FAILED, ItemStatus.UNCERTAIN) if include_uncertain else (ItemStatus.FAILED,)
+        (*RETRIED_ITEM_STATES, ItemStatus.UNCERTAIN) if include_uncertain else RETRIED_ITEM_STATES
     )
     keys = session.execute(
         select(SendItem.company_code, SendItem.customer_no)

@@ -11,7 +11,8 @@ from enum import StrEnum
 
 class ItemStatus(StrEnum):
     """One customer of a run: pending → sending → sent | partial | failed | uncertain, or
-    skipped. `partial`: some of the customer's addresses took it and others refused it.
+    skipped. `partial`: some of the customer's addresses took it and others refused it or
+    bounced it later; `bounced`: the server took it and every address bounced it back later.
     """
 
     PENDING = "pending"
@@ -19,6 +20,7 @@ class ItemStatus(StrEnum):
     SENT = "sent"
     PARTIAL = "partial"
     FAILED = "failed"
+    BOUNCED = "bounced"
     SKIPPED = "skipped"
     UNCERTAIN = "uncertain"
 
@@ -48,12 +50,15 @@ _ITEM_WORDS = {
     ItemStatus.SENT: ("✅", "Enviado", "Enviado"),
     ItemStatus.PARTIAL: ("⚠️", "Parcial", "Parcial"),
     ItemStatus.FAILED: ("❌", "Error", "Con error"),
+    ItemStatus.BOUNCED: ("❌", "Rebotado", "Rebotado"),
     ItemStatus.SKIPPED: ("⏭️", "No enviado", "Sin saldo"),
     ItemStatus.UNCERTAIN: ("⚠️", "Incierto", "Incierto"),
 }
 OPEN_ITEM_STATES = (ItemStatus.PENDING, ItemStatus.SENDING)
 # The email reached the customer at one address at least.
 DELIVERED_ITEM_STATES = (ItemStatus.SENT, ItemStatus.PARTIAL)
+# Reintentar fallidos sends these again: the customer got nothing.
+RETRIED_ITEM_STATES = (ItemStatus.FAILED, ItemStatus.BOUNCED)
 
 
 class AddressOutcome(StrEnum):
@@ -61,6 +66,7 @@ class AddressOutcome(StrEnum):
 
     ACCEPTED = "accepted"
     REFUSED = "refused"
+    BOUNCED = "bounced"  # accepted, then a delivery status notification said it failed
 
     @property
     def failed(self) -> bool:
@@ -72,7 +78,11 @@ class AddressOutcome(StrEnum):
         return _ADDRESS_VERBS[self]
 
 
-_ADDRESS_VERBS = {AddressOutcome.ACCEPTED: "aceptado", AddressOutcome.REFUSED: "rechazado"}
+_ADDRESS_VERBS = {
+    AddressOutcome.ACCEPTED: "aceptado",
+    AddressOutcome.REFUSED: "rechazado",
+    AddressOutcome.BOUNCED: "rebotó",
+}
 
 
 class RunStatus(StrEnum):

@@ -147,6 +147,7 @@ OUTCOME_FIGURES = (
     ("Enviados", ItemStatus.SENT),
     ("Con error", ItemStatus.FAILED),
     ("Parciales", ItemStatus.PARTIAL),
+    ("Rebotados", ItemStatus.BOUNCED),
     ("Inciertos", ItemStatus.UNCERTAIN),
     ("Sin saldo", ItemStatus.SKIPPED),
     ("Pendientes", ItemStatus.PENDING),
