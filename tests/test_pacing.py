@@ -149,7 +149,7 @@ def test_the_daily_limit_counts_recipients_over_a_rolling_day(
     sessions: sessionmaker[Session],
 ) -> None:
     clock = Clock()
-    limited = pacer(sessions, clock, daily_limit=5)
+    limited = pacer(sessions, clock, per_minute=60, daily_limit=5)
     start = clock.wall
     limited.wait(2)
     clock.advance(3600)
@@ -161,11 +161,33 @@ def test_the_daily_limit_counts_recipients_over_a_rolling_day(
 
     clock.wall = start + timedelta(hours=24, seconds=1)
     limited.wait(2)  # the first two left the window
-    with pytest.raises(pacing.DailyLimit):
+    with pytest.raises(pacing.DailyLimit) as again:
         limited.wait(1)
+    assert again.value.until == start + timedelta(hours=25)
     with sessions() as session:
         kept = session.scalar(select(func.sum(MailboxUse.recipients)))
     assert kept == 5  # what left the window is deleted
+
+
+def test_with_only_the_daily_limit_workers_take_the_day_in_blocks(
+    sessions: sessionmaker[Session],
+) -> None:
+    """No transaction per message: a worker takes RESERVE recipients at a time, and the
+    others see them taken."""
+    clock = Clock()
+    first = pacer(sessions, clock, daily_limit=pacing.RESERVE + 10)
+    second = pacer(sessions, clock, daily_limit=pacing.RESERVE + 10)
+
+    for _ in range(pacing.RESERVE):
+        first.wait()
+    second.wait(10)
+    with pytest.raises(pacing.DailyLimit):
+        first.wait()
+    with pytest.raises(pacing.DailyLimit):
+        second.wait()
+    with sessions() as session:
+        rows = session.scalars(select(MailboxUse.recipients).order_by(MailboxUse.id)).all()
+    assert rows == [pacing.RESERVE, 10]
 
 
 def test_at_the_daily_cap_the_run_pauses_with_the_time_it_goes_on_and_then_goes_on(

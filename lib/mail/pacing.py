@@ -5,6 +5,11 @@ sends them: two workers pacing themselves apart would send 60 a minute. So the m
 free moment is a database row (`MailboxPace`), moved on under a lock by whichever worker sends
 next, and the recipients of the last 24 hours are counted from `MailboxUse`. Messages are
 spaced evenly (no bursts); the outbox is never paced.
+
+With no rate limit (a relay of your own) and only the daily limit, a worker takes RESERVE
+recipients of the day at a time instead of one transaction per message, which would make
+every worker wait for the same row: what a stopped worker took and did not use stays counted
+for the day (at most RESERVE per worker).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from lib.config import Settings
 from lib.models import MailboxPace, MailboxUse, utcnow
 
 DAY = timedelta(hours=24)
+RESERVE = 50
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -55,25 +61,32 @@ class Pacer:
         self.mailbox = mailbox.lower()
         self.clock = clock
         self.sleep = sleep
+        self._reserved = 0  # recipients of the day taken and not used yet (no rate limit only)
         if self.sessions is None and (self.interval or daily_limit):
             raise ValueError("a paced mailbox needs the database its workers share")
 
     def wait(self, recipients: int = 1) -> None:
         """Block until this message's moment; `DailyLimit` when it would pass the day's."""
-        if self.sessions is None:
+        if self.sessions is None or not (self.interval or self.daily_limit):
+            return
+        if not self.interval and self._reserved >= recipients:
+            self._reserved -= recipients
             return
         now = self.clock()
+        taken = recipients if self.interval else max(recipients, RESERVE)
         with self.sessions() as session, session.begin():
             pace = _locked(session, self.mailbox)
             if self.daily_limit:
-                self._check_day(session, now, recipients)
+                taken = self._take_from_day(session, now, recipients, taken)
             slot = max(pace.next_slot, now)
             pace.next_slot = slot + self.interval
-            session.add(MailboxUse(mailbox=self.mailbox, at=slot, recipients=recipients))
+            session.add(MailboxUse(mailbox=self.mailbox, at=slot, recipients=taken))
+        self._reserved += taken - recipients
         if slot > now:
             self.sleep((slot - now).total_seconds())
 
-    def _check_day(self, session: Session, now: datetime, recipients: int) -> None:
+    def _take_from_day(self, session: Session, now: datetime, needed: int, wanted: int) -> int:
+        """Up to `wanted` recipients of the day's room, at least `needed`; else `DailyLimit`."""
         since = now - DAY
         session.execute(
             delete(MailboxUse).where(MailboxUse.mailbox == self.mailbox, MailboxUse.at <= since)
@@ -83,9 +96,10 @@ class Pacer:
                 MailboxUse.mailbox == self.mailbox
             )
         )
-        over = used + recipients - self.daily_limit
-        if over <= 0:
-            return
+        room = self.daily_limit - used
+        if room >= needed:
+            return min(wanted, room)
+        over = needed - room
         freed = 0
         for at, count in session.execute(
             select(MailboxUse.at, MailboxUse.recipients)
