@@ -85,8 +85,8 @@ def test_the_run_view_shows_partial_with_when_it_was_sent_and_the_refused_addres
         table = items_table(runs.items(session, run_id))
 
     assert table.loc[0, "Estado"] == "⚠️ Parcial"
-    assert table.loc[0, "Mensaje"].startswith("Enviado ")
-    assert table.loc[0, "Mensaje"].endswith(f" · cxp@pena.example: rechazado: {USER_UNKNOWN}")
+    assert table.loc[0, "Mensaje"].startswith(f"cxp@pena.example: rechazado: {USER_UNKNOWN} · ")
+    assert table.loc[0, "Mensaje"].split(" · ")[1].startswith("Enviado ")
 
 
 def test_every_address_refused_fails_the_customer_with_each_address_named(

@@ -10,8 +10,10 @@ from datetime import date
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from lib.models import Recipient
 from lib.sending import runs
 from tests.mailserver import MailServer
 from tests.support import AppServer
@@ -164,3 +166,32 @@ def test_detener_stops_a_run_and_the_customers_left_are_not_sent(
     (log_mail,) = smtp.to(ANA)
     log = next(log_mail.message.iter_attachments()).get_content().splitlines()
     assert sum(line.endswith("Enviado: error: envío detenido por ana") for line in log) == stopped
+
+
+def test_an_address_the_server_refuses_shows_the_customer_partial_with_the_reason(
+    smtp: MailServer, people: dict[str, str], app_server: AppServer, page: Page, database
+) -> None:
+    open_send_page(page, app_server, people)  # the app loads its demo data on the first page
+    first = su01_catalog(database)[0]
+    refused = f"antigua.{first.emails.split(';')[0]}"
+    with database() as session, session.begin():
+        session.execute(
+            update(Recipient)
+            .where(Recipient.company_code == "SU01", Recipient.customer_no == first.customer_no)
+            .values(emails=f"{first.emails};{refused}")
+        )
+    catalog = su01_catalog(database)
+    smtp.faults.refuse[refused] = "550 5.1.1 User unknown"
+    search(page, "SU01")
+
+    page.get_by_role("button", name="Procesar").click()
+    expect(page.get_by_role("heading", name="Envío núm. 1 · Terminado")).to_be_visible(
+        timeout=120_000
+    )
+    settle(page)
+
+    assert metric(page, "Parciales") == "1"
+    assert metric(page, "Enviados") == str(len(catalog) - 1)
+    (log_mail,) = smtp.to(ANA)
+    log = next(log_mail.message.iter_attachments()).get_content()
+    assert f"Enviado: parcial: {refused}: rechazado: 550 5.1.1 User unknown" in log

@@ -166,9 +166,10 @@ def items_table(rows: list[SendItem]) -> pd.DataFrame:
             "Mensaje": [
                 " · ".join(
                     part
+                    # What failed first: a narrow column still shows it.
                     for part in (
-                        r.sent_at and f"Enviado {formatting.moment(r.sent_at, zone)}",
                         runs.item_message(r),
+                        r.sent_at and f"Enviado {formatting.moment(r.sent_at, zone)}",
                     )
                     if part
                 )
