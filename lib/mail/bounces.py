@@ -92,8 +92,7 @@ def _diagnostic(fields: Message) -> str:
 
 def _address(field: str) -> str:
     """`rfc822; user@host` → `user@host`."""
-    value = field.partition(";")[2] if ";" in field else field
-    return value.strip().strip("<>").lower()
+    return field.rpartition(";")[2].strip().strip("<>").lower()
 
 
 def _original_message_id(message: Message) -> str:

@@ -193,7 +193,8 @@ class Smtp:
         self, connection: smtplib.SMTP, recipients: list[str], *, last: bool
     ) -> dict[str, str]:
         """The refused addresses with the server's words. Raises `_Refused` when none is
-        accepted, or (but on the last attempt) when one was refused for now (4xx).
+        accepted, when a refusal is throttling, or (but on the last attempt) when one was
+        refused for now (4xx).
         """
         refused: dict[str, str] = {}
         codes: list[int] = []

@@ -1,6 +1,7 @@
 """Per-address outcomes of a send item: which of a customer's addresses the mail server took,
-which it refused and with what words. A customer is `sent` only when every address took it,
-`partial` when some did, `failed` when none did; the reason names each address that failed.
+which it refused and with what words, and which bounced later. A customer is `sent` only when
+every address took it, `partial` when some did, `failed` (or `bounced`) when none did; the
+reason names each address that failed.
 """
 
 from __future__ import annotations
@@ -89,8 +90,10 @@ def record_bounce(session: Session, bounce: Bounce, now: datetime) -> Bounced | 
     when no address is left); None when the bounce matches no address that took a message of
     ours, or was recorded already.
     """
+    if not bounce.message_id:
+        return None
     item = session.scalar(select(SendItem).where(SendItem.message_id == bounce.message_id))
-    if not bounce.message_id or item is None or item.status not in DELIVERED_ITEM_STATES:
+    if item is None or item.status not in DELIVERED_ITEM_STATES:
         return None
     rows = list(
         session.scalars(

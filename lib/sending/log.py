@@ -29,7 +29,7 @@ def line(run: SendRun, item: SendItem) -> str:
     if item.status == ItemStatus.SENT:
         outcome = "ok"
     elif item.status == ItemStatus.PARTIAL:
-        outcome = f"parcial: {item.error}"
+        outcome = f"parcial: {runs.item_message(item)}"
     else:
         outcome = f"error: {runs.item_message(item) or item.status}"
     return (
