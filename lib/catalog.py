@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, func, insert, select, union, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
-from lib import emails, formatting, importers, normalize, tables
+from lib import bounce_marks, emails, formatting, importers, normalize, tables
 from lib.models import AuditEvent, Company, Customer, Recipient, utcnow
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -316,6 +316,11 @@ def apply(session: Session, batch: Batch, *, username: str) -> list[Verdict]:
     session.add_all(
         _audit(username, "update", v, before[(v.company_code, v.customer_no)]) for v in changed
     )
+    bounce_marks.clear_fixed(
+        session,
+        (((v.company_code, v.customer_no), emails.address_list(v.emails)) for v in changed),
+        username=username,
+    )
     return [replace(v, message=_message(v)) for v in verdicts]
 
 
@@ -373,6 +378,7 @@ def delete(session: Session, company: str, customer: str, *, username: str) -> b
             Recipient.company_code == key[0], Recipient.customer_no == key[1]
         )
     )
+    bounce_marks.clear_fixed(session, [(key, ())], username=username)
     session.add(
         AuditEvent(
             username=username,
@@ -393,6 +399,11 @@ class Listed:
     emails: str
     updated_by: str
     updated_at: datetime
+    bounces: tuple[bounce_marks.Mark, ...] = ()
+
+    @property
+    def bounce_text(self) -> str:
+        return "; ".join(mark.text() for mark in self.bounces)
 
 
 @dataclass(frozen=True)
@@ -407,10 +418,12 @@ def search(
     company: str = "",
     customer: str = "",
     name: str = "",
+    bounced: bool = False,
     limit: int | None = SEARCH_LIMIT,
     offset: int = 0,
 ) -> SearchResult:
-    """Búsqueda by Sociedad and/or No. Cliente and/or part of the name or an email.
+    """Búsqueda by Sociedad and/or No. Cliente and/or part of the name or an email, and
+    "con rebotes": only customers with an address marked by a bounce.
 
     The name and email matches are two scans joined by a UNION (one scan over the join with an
     OR is three times slower); the total is counted only when the page is full.
@@ -420,6 +433,8 @@ def search(
         filters.append(Recipient.company_code == normalize.company_code(company))
     if customer.strip():
         filters.append(Recipient.customer_no == normalize.customer_no(customer))
+    if bounced:
+        filters.append(bounce_marks.flagged_recipient())
     if name.strip():
         matching = select(Recipient.id).join(Customer, customer_of_recipient()).where(*filters)
         by_name = matching.where(
@@ -436,9 +451,19 @@ def search(
     )
     if limit is not None:
         query = query.limit(limit)
+    found = list(session.execute(query))
+    marks = bounce_marks.of_customers(session, ((r.company_code, r.customer_no) for r, _ in found))
     rows = [
-        Listed(r.company_code, r.customer_no, customer_name, r.emails, r.updated_by, r.updated_at)
-        for r, customer_name in session.execute(query)
+        Listed(
+            r.company_code,
+            r.customer_no,
+            customer_name,
+            r.emails,
+            r.updated_by,
+            r.updated_at,
+            tuple(marks.get((r.company_code, r.customer_no), ())),
+        )
+        for r, customer_name in found
     ]
     if limit is None or (offset == 0 and len(rows) < limit):
         total = offset + len(rows)
@@ -470,20 +495,30 @@ EXPORT_HEADERS = [
     "Correo",
     "Modificado por",
     "Modificado el (UTC)",
+    "Rebotes",
 ]
 
 
-def export_file(sessions: sessionmaker[Session], **criteria: str) -> bytes:
+def export_file(sessions: sessionmaker[Session], **criteria: str | bool) -> bytes:
     """`export_xlsx` in its own session, for a download generated only when it is clicked."""
     with sessions() as session:
         return export_xlsx(session, **criteria)
 
 
 def export_xlsx(
-    session: Session, *, company: str = "", customer: str = "", name: str = ""
+    session: Session,
+    *,
+    company: str = "",
+    customer: str = "",
+    name: str = "",
+    bounced: bool = False,
 ) -> bytes:
-    """The catalog (or a search's rows) as `.xlsx`, in the same columns an import reads."""
-    result = search(session, company=company, customer=customer, name=name, limit=None)
+    """The catalog (or a search's rows) as `.xlsx`, in the same columns an import reads, and
+    the bounce marks of each row.
+    """
+    result = search(
+        session, company=company, customer=customer, name=name, bounced=bounced, limit=None
+    )
     rows = [
         [
             r.company_code,
@@ -492,6 +527,7 @@ def export_xlsx(
             r.emails,
             r.updated_by,
             r.updated_at.strftime("%Y-%m-%d %H:%M"),
+            r.bounce_text,
         ]
         for r in result.rows
     ]

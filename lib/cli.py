@@ -37,8 +37,8 @@ from lib import (
 )
 from lib.mail import errors, probe, transports
 from lib.normalize import InvalidValue
+from lib.sending import addresses, bounce_check, processes, queue, runs, worker
 from lib.sending import log as runlog
-from lib.sending import processes, queue, runs, worker
 from lib.sending.status import RunStatus
 from lib.statements import message, pdf
 
@@ -208,6 +208,17 @@ def _send_commands(commands: argparse._SubParsersAction) -> None:
     run_log.add_argument("run_id", type=_positive, metavar="RUN_ID", help="núm. del envío")
     run_log.set_defaults(handler=_log)
 
+    bounce_cmd = commands.add_parser(
+        "bounces",
+        help="lee los rebotes del buzón remitente (BOUNCE_CHECK) y los registra",
+        description="Una línea por rebote registrado (Sociedad | NoCliente | correo | motivo) "
+        "y un resumen. Sin --once, sigue leyendo cada BOUNCE_CHECK_MINUTES hasta Ctrl+C.",
+    )
+    bounce_cmd.add_argument(
+        "--once", action="store_true", help="lee una vez ahora, sin esperar el horario, y termina"
+    )
+    bounce_cmd.set_defaults(handler=_bounces)
+
 
 def _processes_option(command: argparse.ArgumentParser) -> None:
     command.add_argument(
@@ -276,6 +287,47 @@ def _log(args: argparse.Namespace) -> int:
         print(runlog.text(session, run).replace("\r\n", "\n"), end="")
         if run.status == RunStatus.DONE:
             print(runlog.summary(run))
+    return 0
+
+
+def _bounces(args: argparse.Namespace) -> int:
+    settings = config.load_settings()
+    sender = worker.Worker(db.session_factory(_engine()), settings)
+    checker = sender.bounce_checker()
+    if checker is None:
+        raise CommandError(
+            "BOUNCE_CHECK=off: para leer los rebotes configure BOUNCE_CHECK=imap o graph "
+            "(docs/operacion.md)"
+        )
+    try:
+        if args.once:
+            result = checker.check(force=True, on_bounce=_print_bounce)
+            if result is None:
+                raise CommandError(f"{bounce_check.BUSY}; intente en unos minutos")
+            return _report_check(result)
+        with _stop_on_signals() as stop:
+            while not stop.is_set():
+                result = checker.check(on_bounce=_print_bounce)
+                if result is not None:
+                    _report_check(result)
+                stop.wait(worker.BOUNCE_TRY_SECONDS)
+        return 0
+    finally:
+        sender.transport.close()
+
+
+def _print_bounce(bounced: addresses.Bounced) -> None:
+    print(
+        f"{bounced.company_code} | {bounced.customer_no} | {bounced.address} | {bounced.reason}",
+        flush=True,
+    )
+
+
+def _report_check(result: bounce_check.Result) -> int:
+    print(result.summary(), flush=True)
+    if result.error:
+        print(f"error: no se pudo leer el buzón de rebotes: {result.error}", file=sys.stderr)
+        return 1
     return 0
 
 

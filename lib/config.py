@@ -26,6 +26,8 @@ MIN_COOKIE_KEY_LENGTH = 32
 MAIL_TRANSPORTS = ("outbox", "smtp", "graph")
 SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
 SMTP_AUTH_MODES = ("password", "xoauth2")
+BOUNCE_SOURCES = ("off", "imap", "graph")
+IMAP_SECURITY_MODES = ("ssl", "starttls", "none")
 MICROSOFT_LOGIN = "https://login.microsoftonline.com"
 SMTP_SCOPE = "https://outlook.office365.com/.default"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -51,6 +53,27 @@ class OAuth:
     client_secret: str = field(repr=False)
     scope: str = ""
     authority: str = ""
+
+
+@dataclass(frozen=True)
+class BounceCheck:
+    """Where the bounce reader finds the sender mailbox: `off`, over IMAP, or through Graph
+    (the `MAIL_FROM` mailbox), and how often the workers read it.
+    """
+
+    source: str = "off"
+    minutes: int = 5
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_security: str = "ssl"
+    imap_user: str = ""
+    imap_password: str = field(default="", repr=False)
+    imap_folder: str = "INBOX"
+    imap_auth: str = "password"
+
+    @property
+    def enabled(self) -> bool:
+        return self.source != "off"
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,7 @@ class Settings:
     sso_provider_name: str = "Microsoft"
     sso_auto_create_domain: str = ""
     graph_base_url: str = GRAPH_BASE_URL
+    bounces: BounceCheck = field(default_factory=BounceCheck)
 
     def today(self) -> date:
         """The date in the app's time zone: the day a send runs, for file names and logs."""
@@ -119,21 +143,45 @@ def load_settings(
         password_login=_bool(raw, "PASSWORD_LOGIN", True),
         sso_provider_name=_text(raw, "SSO_PROVIDER_NAME", "Microsoft"),
         sso_auto_create_domain=_text(raw, "SSO_AUTO_CREATE_DOMAIN", "").lower().lstrip("@"),
+        bounces=_bounce_check(raw),
     )
+
+
+def _bounce_check(raw: Mapping[str, Any]) -> BounceCheck:
+    check = BounceCheck(
+        source=_choice(raw, "BOUNCE_CHECK", BOUNCE_SOURCES),
+        minutes=_int(raw, "BOUNCE_CHECK_MINUTES", 5, minimum=1),
+        imap_host=_text(raw, "BOUNCE_IMAP_HOST", ""),
+        imap_port=_int(raw, "BOUNCE_IMAP_PORT", 993, minimum=1),
+        imap_security=_choice(raw, "BOUNCE_IMAP_SECURITY", IMAP_SECURITY_MODES),
+        imap_user=_text(raw, "BOUNCE_IMAP_USER", ""),
+        imap_password=_text(raw, "BOUNCE_IMAP_PASSWORD", ""),
+        imap_folder=_text(raw, "BOUNCE_IMAP_FOLDER", "INBOX"),
+        imap_auth=_choice(raw, "BOUNCE_IMAP_AUTH", SMTP_AUTH_MODES),
+    )
+    if check.source == "imap":
+        needed = ["BOUNCE_IMAP_HOST", "BOUNCE_IMAP_USER"]
+        if check.imap_auth == "password":
+            needed.append("BOUNCE_IMAP_PASSWORD")
+        missing = [name for name in needed if not _text(raw, name, "")]
+        if missing:
+            raise SettingsError(
+                f"{', '.join(missing)} hace(n) falta para leer los rebotes (BOUNCE_CHECK=imap)"
+            )
+    return check
 
 
 def _oauth(raw: Mapping[str, Any]) -> OAuth | None:
     """Required by SMTP_AUTH=xoauth2 and MAIL_TRANSPORT=graph; None otherwise."""
     transport = _text(raw, "MAIL_TRANSPORT", "outbox").lower()
-    uses_smtp_oauth = transport == "smtp" and _text(raw, "SMTP_AUTH", "").lower() == "xoauth2"
-    if not uses_smtp_oauth and transport != "graph":
+    uses = _oauth_uses(raw, transport)
+    if not uses:
         return None
     names = ("OAUTH_TENANT_ID", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET")
     missing = [name for name in names if not _text(raw, name, "")]
     if missing:
         raise SettingsError(
-            f"{', '.join(missing)} hace(n) falta para enviar con Microsoft 365 "
-            f"({'MAIL_TRANSPORT=graph' if transport == 'graph' else 'SMTP_AUTH=xoauth2'})"
+            f"{', '.join(missing)} hace(n) falta para usar Microsoft 365 ({', '.join(uses)})"
         )
     tenant = _text(raw, "OAUTH_TENANT_ID", "")
     return OAuth(
@@ -143,6 +191,21 @@ def _oauth(raw: Mapping[str, Any]) -> OAuth | None:
         scope=_text(raw, "OAUTH_SCOPE", GRAPH_SCOPE if transport == "graph" else SMTP_SCOPE),
         authority=_text(raw, "OAUTH_AUTHORITY", f"{MICROSOFT_LOGIN}/{tenant}").rstrip("/"),
     )
+
+
+def _oauth_uses(raw: Mapping[str, Any], transport: str) -> list[str]:
+    """The settings that need a Microsoft 365 token, as the error message names them."""
+    uses = []
+    if transport == "graph":
+        uses.append("MAIL_TRANSPORT=graph")
+    if transport == "smtp" and _text(raw, "SMTP_AUTH", "").lower() == "xoauth2":
+        uses.append("SMTP_AUTH=xoauth2")
+    source = _text(raw, "BOUNCE_CHECK", "off").lower()
+    if source == "graph":
+        uses.append("BOUNCE_CHECK=graph")
+    if source == "imap" and _text(raw, "BOUNCE_IMAP_AUTH", "").lower() == "xoauth2":
+        uses.append("BOUNCE_IMAP_AUTH=xoauth2")
+    return uses
 
 
 def _read_secrets(path: Path) -> dict[str, Any]:

@@ -214,6 +214,8 @@ class SendRun(Base):
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     uncertain: Mapped[int] = mapped_column(Integer, default=0)
     partial: Mapped[int] = mapped_column(Integer, default=0)
+    # Customers whose every address bounced after the server took the message.
+    bounced: Mapped[int] = mapped_column(Integer, default=0)
     log_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     log_error: Mapped[str] = mapped_column(Text, default="")
     # The worker that closed the run sends its log. If it is gone before recording the outcome,
@@ -281,6 +283,45 @@ class SendAddress(Base):
     outcome: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A bounce that arrived after the run's log went out is told in a "Rebotes del envío"
+    # email; set when that email (or the log itself) told the analyst.
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AddressBounce(Base):
+    """A catalog address that bounced for good or was refused for good: the catalog and the
+    next send warn about it until an analyst changes the customer's addresses.
+    """
+
+    __tablename__ = "address_bounces"
+    __table_args__ = (
+        UniqueConstraint("company_code", "customer_no", "address", name="uq_address_bounces_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_code: Mapped[str] = mapped_column(String(10))
+    customer_no: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(254))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("send_runs.id", ondelete="SET NULL"))
+
+
+class MailboxCheck(Base):
+    """The bounce reader of one sender mailbox: how far it has read (`cursor`, the reader's
+    own bookmark), when it reads next, and which worker reads it now (one at a time, across
+    processes and machines).
+    """
+
+    __tablename__ = "mailbox_checks"
+
+    mailbox: Mapped[str] = mapped_column(String(300), primary_key=True)
+    cursor: Mapped[str] = mapped_column(Text, default="")
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str] = mapped_column(Text, default="")
 
 
 class MailboxPace(Base):

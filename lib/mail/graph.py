@@ -55,7 +55,7 @@ class Graph:
             response = self._post(payload, renew=renewed)
             if response.status_code == 202:
                 return Receipt("202 Accepted (Microsoft Graph)")
-            reason = f"Microsoft Graph {response.status_code}: {_graph_error(response)}"
+            reason = f"Microsoft Graph {response.status_code}: {error_words(response)}"
             if response.status_code == 401 and not renewed:
                 renewed = True
                 continue
@@ -64,7 +64,7 @@ class Graph:
                 raise errors.DeliveryError(reason, unavailable=unavailable)
             if attempt == self.attempts:
                 raise errors.DeliveryError(f"{reason} (tras {attempt} intentos)", unavailable=True)
-            self.sleep(_retry_after(response, self.backoff * 2 ** (attempt - 1)))
+            self.sleep(retry_after(response, self.backoff * 2 ** (attempt - 1)))
         raise errors.DeliveryError("Microsoft Graph no aceptó el mensaje")
 
     def _post(self, payload: dict[str, Any], *, renew: bool) -> requests.Response:
@@ -123,7 +123,7 @@ def graph_payload(message: EmailMessage) -> dict[str, Any]:
     }
 
 
-def _graph_error(response: requests.Response) -> str:
+def error_words(response: requests.Response) -> str:
     try:
         error = response.json().get("error", {})
         return " ".join(str(error.get("message") or error.get("code") or "").split()) or (
@@ -133,6 +133,6 @@ def _graph_error(response: requests.Response) -> str:
         return response.reason or "error"
 
 
-def _retry_after(response: requests.Response, default: float) -> float:
+def retry_after(response: requests.Response, default: float) -> float:
     value = response.headers.get("Retry-After", "")
     return float(value) if value.strip().isdigit() else default

@@ -13,9 +13,10 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from lib import bounce_marks
 from lib.mail.bounces import Bounce
 from lib.models import SendAddress, SendItem
-from lib.sending import queue
+from lib.sending import queue, runs
 from lib.sending.status import DELIVERED_ITEM_STATES, AddressOutcome, ItemStatus
 
 
@@ -57,13 +58,18 @@ def reason(answers: Iterable[Answer]) -> str:
     return "; ".join(answer.text for answer in answers if answer.outcome.failed)
 
 
-def record(session: Session, item_id: int, answers: Sequence[Answer], now: datetime) -> None:
+def record(session: Session, item: queue.Claim, answers: Sequence[Answer], now: datetime) -> None:
+    """Each address's answer; an address refused for good is marked in the catalog."""
+    for answer in answers:
+        if answer.outcome == AddressOutcome.REFUSED and bounce_marks.permanent(answer.words):
+            key = (item.company_code, item.customer_no)
+            bounce_marks.flag(session, key, answer.address, answer.words, now, item.run_id)
     if answers:
         session.execute(
             insert(SendAddress),
             [
                 {
-                    "item_id": item_id,
+                    "item_id": item.item_id,
                     "address": answer.address,
                     "outcome": answer.outcome,
                     "reason": answer.words,
@@ -109,4 +115,8 @@ def record_bounce(session: Session, bounce: Bounce, now: datetime) -> Bounced | 
         session, item.id, ItemStatus(item.status), status(answers), reason(answers)
     ):
         return None
+    queue.recount(session, item.run_id, runs.counts(session, [item.run_id]).get(item.run_id, {}))
+    bounce_marks.flag(
+        session, (item.company_code, item.customer_no), hit.address, bounce.reason, now, item.run_id
+    )
     return Bounced(item.run_id, item.company_code, item.customer_no, hit.address, bounce.reason)

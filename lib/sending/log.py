@@ -15,6 +15,7 @@ from lib.sending import runs
 from lib.sending.status import ItemStatus
 
 TEMPLATE = "correo_log.txt"
+BOUNCES_TEMPLATE = "correo_rebotes.txt"
 
 
 def file_name(run: SendRun) -> str:
@@ -49,6 +50,8 @@ def summary(run: SendRun) -> str:
     parts = [f"enviados {run.sent}", f"con error {run.failed}"]
     if run.partial:
         parts.append(f"parciales {run.partial}")
+    if run.bounced:
+        parts.append(f"rebotados {run.bounced}")
     if run.uncertain:
         parts.append(f"inciertos {run.uncertain}")
     if run.skipped:
@@ -71,4 +74,25 @@ def message(run: SendRun, log_text: str, *, mail_from: str) -> EmailMessage:
         + "\n"
     )
     email.add_attachment(log_text, subtype="plain", charset="utf-8", filename=name)
+    return email
+
+
+def bounce_message(run: SendRun, lines: str, *, mail_from: str) -> EmailMessage:
+    """Bounces that came after the log went out: the affected customers' log lines as they
+    stand now, in the body and as the attachment.
+    """
+    email = envelope.new_message(
+        subject=f"Rebotes del envío núm. {run.id}", mail_from=mail_from, to=run.notify_email
+    )
+    email.set_content(
+        templating.render_file(
+            BOUNCES_TEMPLATE,
+            run=run,
+            fecha_corte=formatting.day(run.cutoff_date),
+            lineas=lines.splitlines(),
+        ).strip()
+        + "\n"
+    )
+    name = f"Rebotes_{run.id}_{run.run_date:%Y%m%d}.txt"
+    email.add_attachment(lines, subtype="plain", charset="utf-8", filename=name)
     return email

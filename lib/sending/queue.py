@@ -183,14 +183,31 @@ def close_run(session: Session, run_id: int, worker: str, now: datetime, counts:
                 finished_at=now,
                 log_claimed_by=worker,
                 log_claimed_at=now,
-                sent=counts.get(ItemStatus.SENT, 0),
-                failed=counts.get(ItemStatus.FAILED, 0),
-                skipped=counts.get(ItemStatus.SKIPPED, 0),
-                uncertain=counts.get(ItemStatus.UNCERTAIN, 0),
-                partial=counts.get(ItemStatus.PARTIAL, 0),
+                **final_counts(counts),
             )
         ).rowcount
         == 1
+    )
+
+
+def final_counts(counts: dict) -> dict[str, int]:
+    """A run's count columns from its items per status."""
+    return {
+        "sent": counts.get(ItemStatus.SENT, 0),
+        "failed": counts.get(ItemStatus.FAILED, 0),
+        "skipped": counts.get(ItemStatus.SKIPPED, 0),
+        "uncertain": counts.get(ItemStatus.UNCERTAIN, 0),
+        "partial": counts.get(ItemStatus.PARTIAL, 0),
+        "bounced": counts.get(ItemStatus.BOUNCED, 0),
+    }
+
+
+def recount(session: Session, run_id: int, counts: dict) -> None:
+    """A finished run's counts after a bounce judged one of its customers again."""
+    session.execute(
+        _run_update(SendRun.id == run_id, SendRun.status == RunStatus.DONE).values(
+            **final_counts(counts)
+        )
     )
 
 

@@ -40,7 +40,7 @@ from lib.config import Settings
 from lib.mail import errors, pacing, transports
 from lib.models import SendItem, SendRun, utcnow
 from lib.normalize import InvalidValue
-from lib.sending import addresses, queue, runs
+from lib.sending import addresses, bounce_check, queue, runs
 from lib.sending import log as runlog
 from lib.sending.status import ACTIVE_RUN_STATES, ItemStatus, RunStatus
 from lib.statements import message
@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 RECOVER_EVERY_SECONDS = 60.0
+# How often a worker asks whether the bounce mailbox is due (BOUNCE_CHECK_MINUTES decides).
+BOUNCE_TRY_SECONDS = 30.0
 # Longer than any one SMTP transaction with its retries can take; a claim older than this
 # belongs to a worker that is gone even when we cannot check its process.
 STALE_AFTER = timedelta(minutes=15)
@@ -131,6 +133,8 @@ class Worker:
         self._paused_until = 0.0
         self._stop = threading.Event()
         self._ran = False
+        self._bounces_tried_at: float | None = None
+        self._checker: bounce_check.Checker | None = None
 
     def run(
         self,
@@ -143,7 +147,7 @@ class Worker:
     ) -> None:
         """Work until `stop` is set (or, with `until_idle`, until nothing is left to do)."""
         if self._ran:  # after an error: what the last loop left claimed is recovered below
-            self.name = worker_name()
+            self.name, self._checker = worker_name(), None
         self._ran, self._stop = True, stop
         _running.add(self.name)
         try:
@@ -158,6 +162,7 @@ class Worker:
                 if self.clock.monotonic() - recovered_at > RECOVER_EVERY_SECONDS:
                     self.recover()
                     recovered_at = self.clock.monotonic()
+                self._check_bounces()
                 if outcome is not None:
                     continue
                 self.send_waiting_logs()
@@ -248,6 +253,43 @@ class Worker:
                 if claimer is not None:
                     log.warning("log email of send run %d taken over from %s", run_id, claimer)
                 self._send_log(run_id)
+
+    def bounce_checker(self) -> bounce_check.Checker | None:
+        """The bounce check as this worker does it; None when BOUNCE_CHECK is off."""
+        mailbox = bounce_check.mailbox_for(self.settings)
+        if mailbox is None:
+            return None
+        return bounce_check.Checker(
+            self.sessions,
+            self.settings,
+            mailbox,
+            transport=self.transport,
+            pacer=self.pacer,
+            name=self.name,
+            clock=self.clock.now,
+        )
+
+    def _check_bounces(self) -> None:
+        """Read the bounce mailbox when it is due, while sending too: a long run's bounces
+        show on its rows before it ends.
+        """
+        now = self.clock.monotonic()
+        tried = self._bounces_tried_at
+        if not self.settings.bounces.enabled or self.paused:
+            return
+        if tried is not None and now - tried < BOUNCE_TRY_SECONDS:
+            return
+        self._bounces_tried_at = now
+        if self._checker is None:
+            self._checker = self.bounce_checker()
+        if self._checker is None:
+            return
+        try:
+            self._checker.check()
+        except DBAPIError:
+            raise  # the database's: the worker's supervisor handles it as for sends
+        except Exception:
+            log.exception("the bounce check failed")
 
     def _close(self, session: Session, run_id: int) -> bool:
         counts = runs.counts(session, [run_id]).get(run_id, {})
@@ -363,7 +405,7 @@ class Worker:
             now = self.clock.now()
             moved = queue.finish(session, claimed.item_id, self.name, before, status, reason, now)
             if moved:
-                addresses.record(session, claimed.item_id, answers, now)
+                addresses.record(session, claimed, answers, now)
             return moved
 
         changed = self._durably(change)
