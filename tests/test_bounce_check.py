@@ -5,6 +5,7 @@ against real servers): each bounce recorded once, the bookmark, one reader per m
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
@@ -17,18 +18,20 @@ from lib import config
 from lib.mail import pacing
 from lib.mail.mailbox import Fetched, MailboxError
 from lib.models import AddressBounce, MailboxCheck, SendRun, utcnow
-from lib.sending import bounce_check
+from lib.sending import bounce_check, runs, worker
 from lib.sending.status import ItemStatus
 from tests.mailserver import MailServer
 from tests.test_bounces import PENA, report, sent_to_pena
 from tests.test_sending import (  # noqa: F401 - fixtures too (catalog, server, settings)
     ANALYST_EMAIL,
+    FakeClock,
     catalog,
     finished_run,
     outcomes,
     server,
     settings,
     smtp_to,
+    start_run,
 )
 
 AUTOREPLY = b"From: pena@pena.example\r\nSubject: Fuera de la oficina\r\n\r\nRegreso el lunes.\r\n"
@@ -282,3 +285,38 @@ def test_a_bounce_that_arrives_before_the_log_goes_out_is_told_by_the_log_alone(
     assert second is not None
     assert second.notices == []
     assert bounce_notices(server) == []
+
+
+def test_a_worker_reads_the_mailbox_while_it_works_when_the_check_is_due(
+    catalog: sessionmaker[Session],
+    settings: config.Settings,
+    checking: config.Settings,
+    server: MailServer,
+    mailbox: ListMailbox,
+) -> None:
+    clock = FakeClock()
+    sender = worker.Worker(
+        catalog, checking, transport=smtp_to(server.port), pacer=pacing.Pacer(0),
+        mailbox=mailbox, clock=clock,
+    )  # fmt: skip
+    run_id = start_run(catalog, [PENA])
+    sender.run(threading.Event(), until_idle=True, poll=0.01)
+    assert len(mailbox.asked) == 1  # at once, as it started
+    with catalog() as session:
+        (item,) = runs.items(session, run_id)
+    mailbox.raw.append(report("postfix.eml", "cxp@pena.example", str(item.message_id)))
+
+    clock.seconds += worker.BOUNCE_TRY_SECONDS + 1
+    sender.run(threading.Event(), until_idle=True, poll=0.01)
+    assert len(mailbox.asked) == 1  # asked again, but BOUNCE_CHECK_MINUTES have not passed
+
+    with catalog() as session, session.begin():
+        session.get_one(MailboxCheck, mailbox.name).next_check_at = utcnow()
+    sender.run(threading.Event(), until_idle=True, poll=0.01)
+    assert len(mailbox.asked) == 1  # due, but this worker asked under BOUNCE_TRY_SECONDS ago
+
+    clock.seconds += worker.BOUNCE_TRY_SECONDS + 1
+    sender.run(threading.Event(), until_idle=True, poll=0.01)
+    assert len(mailbox.asked) == 2
+    assert outcomes(catalog, run_id)[PENA][0] == ItemStatus.PARTIAL
+    assert len(bounce_notices(server)) == 1

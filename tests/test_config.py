@@ -79,6 +79,9 @@ def test_demo_data_can_be_turned_off_for_the_embedded_database(tmp_path: Path) -
         ("TIMEZONE", "Marte/Olympus", "no es una zona horaria conocida"),
         ("AUTH_COOKIE_KEY", "change-me", "AUTH_COOKIE_KEY debe ser un secreto aleatorio"),
         ("AUTH_COOKIE_KEY", "short-key", "AUTH_COOKIE_KEY debe ser un secreto aleatorio"),
+        ("BOUNCE_CHECK", "pop3", "BOUNCE_CHECK debe ser uno de off, imap, graph"),
+        ("BOUNCE_IMAP_SECURITY", "tls", "BOUNCE_IMAP_SECURITY debe ser uno de ssl, starttls, none"),
+        ("BOUNCE_CHECK_MINUTES", "0", "BOUNCE_CHECK_MINUTES debe ser al menos 1"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_setting(
@@ -115,3 +118,49 @@ def test_configured_cookie_key_is_used_as_is(tmp_path: Path) -> None:
     key = "k" * 40
     assert load(tmp_path, AUTH_COOKIE_KEY=key).auth_cookie_key == key
     assert not (tmp_path / config.COOKIE_KEY_FILE).exists()
+
+
+def test_the_bounce_check_is_off_until_asked_for(tmp_path: Path) -> None:
+    check = load(tmp_path).bounces
+    assert (check.source, check.enabled, check.minutes) == ("off", False, 5)
+    assert (check.imap_port, check.imap_security, check.imap_folder) == (993, "ssl", "INBOX")
+
+
+def test_the_imap_bounce_check_takes_its_mailbox_from_the_settings(tmp_path: Path) -> None:
+    check = load(
+        tmp_path,
+        BOUNCE_CHECK="imap",
+        BOUNCE_IMAP_HOST="outlook.office365.com",
+        BOUNCE_IMAP_SECURITY="starttls",
+        BOUNCE_IMAP_PORT="143",
+        BOUNCE_IMAP_USER="cobranza@contoso.example",
+        BOUNCE_IMAP_PASSWORD="s3creto",
+        BOUNCE_IMAP_FOLDER="Rebotes",
+        BOUNCE_CHECK_MINUTES="10",
+    ).bounces
+    assert check.enabled
+    assert (check.imap_host, check.imap_port, check.imap_security) == (
+        "outlook.office365.com",
+        143,
+        "starttls",
+    )
+    assert (check.imap_user, check.imap_folder, check.minutes) == (
+        "cobranza@contoso.example",
+        "Rebotes",
+        10,
+    )
+    assert "s3creto" not in repr(check)
+
+
+def test_an_imap_bounce_check_without_its_mailbox_names_what_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(config.SettingsError, match="BOUNCE_IMAP_HOST, BOUNCE_IMAP_USER, "
+                       "BOUNCE_IMAP_PASSWORD hace\\(n\\) falta"):  # fmt: skip
+        load(tmp_path, BOUNCE_CHECK="imap")
+
+
+def test_reading_bounces_with_microsoft_365_needs_the_app_credentials(tmp_path: Path) -> None:
+    with pytest.raises(config.SettingsError, match=r"OAUTH_TENANT_ID.*BOUNCE_CHECK=graph"):
+        load(tmp_path, BOUNCE_CHECK="graph")
+    with pytest.raises(config.SettingsError, match="BOUNCE_IMAP_AUTH=xoauth2"):
+        load(tmp_path, BOUNCE_CHECK="imap", BOUNCE_IMAP_HOST="h", BOUNCE_IMAP_USER="u",
+             BOUNCE_IMAP_AUTH="xoauth2")  # fmt: skip

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lib import emails, formatting, statements
 from lib.config import Settings
 from lib.mail import errors, pacing, transports
+from lib.mail.mailbox import Mailbox
 from lib.models import SendItem, SendRun, utcnow
 from lib.normalize import InvalidValue
 from lib.sending import addresses, bounce_check, queue, runs
@@ -118,6 +119,7 @@ class Worker:
         *,
         transport: transports.Transport | None = None,
         pacer: pacing.Pacer | None = None,
+        mailbox: Mailbox | None = None,
         name: str | None = None,
         clock: Clock | None = None,
         pause: float = PAUSE_SECONDS,
@@ -126,6 +128,7 @@ class Worker:
         self.settings = settings
         self.transport = transport or transports.transport_for(settings)
         self.pacer = pacer or pacing.for_settings(settings, sessions)
+        self.mailbox = mailbox or bounce_check.mailbox_for(settings)
         self.name = name or worker_name()
         self.clock = clock or SystemClock()
         self.pause = pause
@@ -256,13 +259,12 @@ class Worker:
 
     def bounce_checker(self) -> bounce_check.Checker | None:
         """The bounce check as this worker does it; None when BOUNCE_CHECK is off."""
-        mailbox = bounce_check.mailbox_for(self.settings)
-        if mailbox is None:
+        if self.mailbox is None:
             return None
         return bounce_check.Checker(
             self.sessions,
             self.settings,
-            mailbox,
+            self.mailbox,
             transport=self.transport,
             pacer=self.pacer,
             name=self.name,
@@ -275,7 +277,7 @@ class Worker:
         """
         now = self.clock.monotonic()
         tried = self._bounces_tried_at
-        if not self.settings.bounces.enabled or self.paused:
+        if self.mailbox is None or self.paused:
             return
         if tried is not None and now - tried < BOUNCE_TRY_SECONDS:
             return
