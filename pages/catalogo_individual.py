@@ -55,6 +55,7 @@ with st.form("busqueda"):
         ),
         "customer": middle.text_input("No. Cliente", key="buscar-cliente"),
         "name": right.text_input("Nombre o correo contiene"),
+        "bounced": st.checkbox("Solo con rebotes", key="buscar-rebotes"),
     }
     if st.form_submit_button("Buscar"):
         st.session_state["criterios-busqueda"] = criteria
@@ -85,6 +86,7 @@ table = pd.DataFrame(
         "Último cambio": [
             f"{r.updated_by}, {formatting.moment(r.updated_at, zone)}" for r in found.rows
         ],
+        "Rebotes": [ui.flagged(r.bounce_text) for r in found.rows],
     }
 )
 st.dataframe(table, hide_index=True, width="stretch")

@@ -28,10 +28,6 @@ LISTING, SELECTION, EDITOR_VERSION, EDITOR_INPUTS, EDITOR_SHOWN, SHOWN_RUN = (
 STOP_ASKED, STOP_CONFIRMED = "envio-detener", "envio-detener-confirmado"
 
 
-def key_of(candidate: runs.Candidate) -> str:
-    return f"{candidate.company_code}/{candidate.customer_no}"
-
-
 def select(keys: list[str], value: bool) -> None:
     st.session_state[SELECTION].update(dict.fromkeys(keys, value))
     st.session_state[EDITOR_VERSION] = st.session_state.get(EDITOR_VERSION, 0) + 1
@@ -177,7 +173,7 @@ with st.form("envio-busqueda"):
             st.session_state.pop(EDITOR_INPUTS, None)
             selection = st.session_state.setdefault(SELECTION, {})
             for candidate in found:
-                selection.setdefault(key_of(candidate), True)
+                selection.setdefault(candidate.key_text, True)
 
 st.page_link(
     "pages/estado_cuenta.py",
@@ -194,7 +190,7 @@ if listing is not None:
     else:
         text = st.text_input("Filtrar la lista", placeholder="No. Cliente, nombre o correo")
         visible = runs.matching(everyone, text)
-        keys = [key_of(c) for c in visible]
+        keys = [c.key_text for c in visible]
         left, right, _ = st.columns([1, 1, 2])
         left.button("Seleccionar todos", on_click=select, args=(keys, True))
         right.button("Quitar todos", on_click=select, args=(keys, False))
@@ -208,19 +204,22 @@ if listing is not None:
                     "Nombre": [c.name for c in visible],
                     "Correos": [c.emails for c in visible],
                     "Saldo": [formatting.balances(c.balance) or "sin saldo" for c in visible],
+                    "Rebotes": [ui.flagged(c.bounce_text) for c in visible],
                 }
             ),
             key=name,
-            disabled=["Sociedad", "No. Cliente", "Nombre", "Correos", "Saldo"],
+            disabled=["Sociedad", "No. Cliente", "Nombre", "Correos", "Saldo", "Rebotes"],
             hide_index=True,
             width="stretch",
         )
         selection.update(zip(keys, (bool(v) for v in shown["Enviar"]), strict=True))
-        chosen = [c for c in everyone if selection.get(key_of(c), True)]
+        chosen = [c for c in everyone if selection.get(c.key_text, True)]
         st.caption(
             f"{len(chosen):,} de {len(everyone):,} clientes seleccionados "
             f"(fecha de corte {formatting.day(listing['cutoff'])})."
         )
+        if warning := runs.bounce_warning(chosen):
+            st.warning(ui.literal(warning), icon="⚠️")
         if st.button("Procesar", type="primary", disabled=not chosen):
             procesar(listing, chosen)
 

@@ -39,6 +39,8 @@ if (shown := st.session_state.get("estado-mostrado")) is not None:
     st.subheader(f"{statement.customer.code} · {statement.customer.name}")
     if shown.recipients:
         st.write(f"**Para:** {ui.literal('; '.join(shown.recipients))}")
+        if shown.bounces:
+            st.warning(ui.literal(shown.bounce_warning), icon="⚠️")
     else:
         st.warning("Este cliente no está en el catálogo de envío: no tiene correos a dónde enviar.")
     balance = formatting.balances(statement.totals) if statement.has_balance else "sin saldo"

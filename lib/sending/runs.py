@@ -13,8 +13,9 @@ from decimal import Decimal
 from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from lib import catalog, normalize
+from lib import bounce_marks, catalog, normalize
 from lib.models import (
+    AddressBounce,
     AuditEvent,
     Company,
     Customer,
@@ -41,28 +42,41 @@ UNCERTAIN_REASON = (
 )
 
 Key = tuple[str, str]
+WARNED_CUSTOMERS = 5
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A catalog customer that a send can include, with its balance at the fecha de corte."""
+    """A catalog customer that a send can include, with its balance at the fecha de corte and
+    the bounce marks of its addresses.
+    """
 
     company_code: str
     customer_no: str
     name: str
     emails: str
     balance: dict[str, Decimal]
+    bounces: tuple[bounce_marks.Mark, ...] = ()
 
     @property
     def key(self) -> Key:
         return (self.company_code, self.customer_no)
+
+    @property
+    def key_text(self) -> str:
+        """`SM02/1006210`: the selection's key, and how the warnings name the customer."""
+        return f"{self.company_code}/{self.customer_no}"
+
+    @property
+    def bounce_text(self) -> str:
+        return "; ".join(mark.text() for mark in self.bounces)
 
 
 def candidates(
     session: Session, company: str | None, customer_no: str | None, cutoff: date
 ) -> list[Candidate]:
     """Catalog customers of the Sociedad and/or No. Cliente, in order; one query each for the
-    list and the balances, whatever their number.
+    list, the balances and the bounce marks, whatever their number.
     """
     company_code = normalize.company_code(company) if company and company.strip() else None
     number = normalize.customer_no(customer_no) if customer_no and customer_no.strip() else None
@@ -75,22 +89,56 @@ def candidates(
         OpenItem.currency,
         func.sum(OpenItem.open_amount),
     ).where(OpenItem.doc_date <= cutoff)
+    # Filtered like the list rather than by its keys, so one query whatever the list's size.
+    marked = select(AddressBounce).order_by(AddressBounce.at, AddressBounce.id)
     if company_code is not None:
         query = query.where(Recipient.company_code == company_code)
         sums = sums.where(OpenItem.company_code == company_code)
+        marked = marked.where(AddressBounce.company_code == company_code)
     if number is not None:
         query = query.where(Recipient.customer_no == number)
         sums = sums.where(OpenItem.customer_no == number)
+        marked = marked.where(AddressBounce.customer_no == number)
     balances: dict[Key, dict[str, Decimal]] = defaultdict(dict)
     grouped = sums.group_by(OpenItem.company_code, OpenItem.customer_no, OpenItem.currency)
     for code, customer, currency, total in session.execute(grouped):
         if total:
             balances[(code, customer)][currency] = total
+    marks: dict[Key, list[bounce_marks.Mark]] = defaultdict(list)
+    for row in session.scalars(marked):
+        marks[(row.company_code, row.customer_no)].append(
+            bounce_marks.Mark(row.address, row.reason, row.at, row.run_id)
+        )
     rows = session.execute(query.order_by(Recipient.company_code, Recipient.customer_no))
     return [
-        Candidate(code, customer, name, address_list, balances.get((code, customer), {}))
+        Candidate(
+            code,
+            customer,
+            name,
+            address_list,
+            balances.get((code, customer), {}),
+            tuple(marks.get((code, customer), ())),
+        )
         for code, customer, name, address_list in rows
     ]
+
+
+def bounce_warning(chosen: Sequence[Candidate]) -> str:
+    """Before Procesar: which selected customers have addresses that bounced before, or ""."""
+    marked = [c for c in chosen if c.bounces]
+    if not marked:
+        return ""
+    listed = "; ".join(
+        f"{c.key_text} {', '.join(m.text() for m in c.bounces)}" for c in marked[:WARNED_CUSTOMERS]
+    )
+    if len(marked) > WARNED_CUSTOMERS:
+        listed += f" y {len(marked) - WARNED_CUSTOMERS:,} más"
+    has = "tiene" if len(marked) == 1 else "tienen"
+    return (
+        f"{len(marked):,} de los clientes seleccionados {has} correos que rebotaron en "
+        f"envíos anteriores: {listed}. Corrígelos en el Catálogo Envío Masivo o quítalos de "
+        "la selección antes de Procesar."
+    )
 
 
 def matching(found: Sequence[Candidate], text: str) -> list[Candidate]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from email.message import EmailMessage
 from functools import cached_property
@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lib import emails, formatting, statements, templating
+from lib import bounce_marks, emails, formatting, statements, templating
 from lib.mail import envelope
 from lib.models import Recipient
 from lib.statements import pdf
@@ -79,6 +79,8 @@ class Ready:
     message: EmailMessage
     pdf: bytes
     attachment_name: str
+    # Vista previa's: the customer's addresses that bounced in earlier sends.
+    bounces: tuple[bounce_marks.Mark, ...] = ()
 
     @cached_property
     def pdf_sha256(self) -> str:
@@ -92,6 +94,17 @@ class Ready:
     def body(self) -> str:
         part = self.message.get_body(preferencelist=("plain",))
         return part.get_content() if part is not None else ""
+
+    @property
+    def bounce_warning(self) -> str:
+        """Vista previa's warning about the addresses marked by a bounce, or "" when none."""
+        if not self.bounces:
+            return ""
+        return (
+            "Correos de este cliente que rebotaron en envíos anteriores: "
+            f"{'; '.join(mark.text() for mark in self.bounces)}. Corrígelos en el Catálogo "
+            "Envío Masivo antes de enviarle su estado de cuenta."
+        )
 
 
 def ready(
@@ -136,7 +149,9 @@ def preview(
         )
     )
     recipients = tuple(entry.split(emails.SEPARATOR)) if entry else ()
-    return ready(statement, recipients, data_dir=data_dir, mail_from=mail_from, sent_on=today)
+    built = ready(statement, recipients, data_dir=data_dir, mail_from=mail_from, sent_on=today)
+    key = (statement.company.code, statement.customer.code)
+    return replace(built, bounces=tuple(bounce_marks.of_customers(session, [key]).get(key, ())))
 
 
 def _render(name: str, override: str | None, statement: statements.Statement) -> str:

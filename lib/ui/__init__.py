@@ -127,6 +127,11 @@ def literal(text: str) -> str:
     return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
+def flagged(bounce_text: str) -> str:
+    """A table's Rebotes cell: the bounce marks behind a ⚠️, or empty when there are none."""
+    return f"⚠️ {bounce_text}" if bounce_text else ""
+
+
 def refuse(error: InvalidValue) -> None:
     """A user error from lib (bad input, unknown customer) as one sentence, shown as written."""
     st.error(literal(formatting.sentence(str(error))))
