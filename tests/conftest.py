@@ -3,11 +3,13 @@
 PostgreSQL: `TEST_DATABASE_URL` (a server URL whose user may create databases) is used when set;
 otherwise a throwaway cluster is started from the local PostgreSQL binaries. Without them the
 PostgreSQL variants skip on a laptop and fail under `CI=true`, where `.ci/run` installs them.
+The mail servers (Dovecot, Postfix: tests/mailstack.py) follow the same rule.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from lib import config, db, users
-from tests import support
+from tests import mailstack, support
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -57,6 +59,59 @@ def postgres_server() -> Iterator[str]:
         pytest.skip(f"could not start PostgreSQL: {exc}")
     yield url
     server.stop()
+
+
+def _mail_server_unavailable(reason: str) -> None:
+    """Skip on a laptop without the mail servers; under CI, scripts/test installs them."""
+    if IN_CI:
+        pytest.fail(f"{reason} (dovecot-imapd and postfix are required under CI=true)")
+    pytest.skip(f"{reason} (apt-get install dovecot-imapd postfix, and run as root)")
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[mailstack.Dovecot]:
+    """Dovecot on loopback (tests/mailstack.py); tests wanting an empty mailbox use `mailbox`."""
+    missing = mailstack.available()
+    if missing:
+        _mail_server_unavailable(f"not found: {missing}")
+    folder = mailstack.make_folder()
+    server = mailstack.Dovecot(folder)
+    try:
+        server.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+        _mail_server_unavailable(f"could not start dovecot: {exc}")
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postfix(dovecot: mailstack.Dovecot) -> Iterator[mailstack.Postfix]:
+    """Postfix on loopback delivering the sender's mail, bounces included, to `dovecot`."""
+    server = mailstack.Postfix(dovecot.root.parent, dovecot)
+    try:
+        server.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        server.stop()
+        _mail_server_unavailable(f"could not start postfix: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox(dovecot: mailstack.Dovecot) -> mailstack.Dovecot:
+    """The session's Dovecot with its mailbox emptied: each test reads only its own mail."""
+    dovecot.empty()
+    return dovecot
+
+
+@pytest.fixture
+def relay(postfix: mailstack.Postfix, mailbox: mailstack.Dovecot) -> mailstack.Postfix:
+    """The session's Postfix with empty catch-all, analyst and sender mailboxes."""
+    postfix.empty()
+    return postfix
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

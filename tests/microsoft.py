@@ -1,5 +1,9 @@
 """Microsoft 365 on loopback: an OpenID provider with a token endpoint (HTTPS, as msal insists)
 and a Graph `sendMail` endpoint, both real HTTP servers that keep what they were sent.
+
+The provider also answers RFC 7662 token introspection (`POST <authority>/introspect`, form
+field `token`) for the tokens it issued, naming `tokens.username` as their user: that is how
+a loopback Dovecot (tests/mailstack.py) checks an `AUTHENTICATE XOAUTH2` token.
 """
 
 from __future__ import annotations
@@ -82,6 +86,9 @@ class IssuedTokens:
     refuse_client: bool = False
     issued: list[str] = field(default_factory=list)
     forms: list[dict[str, list[str]]] = field(default_factory=list)
+    # The mailbox an issued token may open, as introspection reports it; "" names none.
+    username: str = ""
+    introspected: list[str] = field(default_factory=list)
 
 
 class IdentityProvider(_Server):
@@ -97,6 +104,20 @@ class IdentityProvider(_Server):
     @property
     def authority(self) -> str:
         return f"https://127.0.0.1:{self.port}/{TENANT}"
+
+    @property
+    def introspection_url(self) -> str:
+        return f"{self.authority}/introspect"
+
+    def introspect(self, token: str) -> dict[str, Any]:
+        """What RFC 7662 introspection says of a token: active only if this provider issued it."""
+        self.tokens.introspected.append(token)
+        if token not in self.tokens.issued:
+            return {"active": False}
+        answer: dict[str, Any] = {"active": True, "client_id": CLIENT_ID, "token_type": "Bearer"}
+        if self.tokens.username:
+            answer["username"] = self.tokens.username
+        return answer
 
 
 class _IdentityHandler(BaseHTTPRequestHandler):
@@ -129,6 +150,9 @@ class _IdentityHandler(BaseHTTPRequestHandler):
         provider: IdentityProvider = self.server.owner  # type: ignore[attr-defined]
         length = int(self.headers.get("Content-Length", "0"))
         form = parse_qs(self.rfile.read(length).decode())
+        if self.path.split("?")[0] == f"/{TENANT}/introspect":
+            self._json(200, provider.introspect(form.get("token", [""])[0]))
+            return
         state = provider.tokens
         state.forms.append(form)
         good = (
