@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote, urlencode
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -191,11 +191,25 @@ class GraphReplies:
     accepted_tokens: set[str] | None = None
 
 
+@dataclass
+class StoredMessage:
+    id: str
+    received: str  # receivedDateTime, e.g. 2026-12-02T10:00:00Z
+    raw: bytes
+
+
 class GraphServer(_Server):
+    """`sendMail`, and the sender mailbox's `GET /users/{m}/messages` (ordered by arrival,
+    `$filter=receivedDateTime ge …`, pages of `$top` with `@odata.nextLink`) and each
+    message's MIME at `/messages/{id}/$value`, from `stored`."""
+
     def __init__(self) -> None:
         super().__init__(_GraphHandler)
         self.calls: list[GraphCall] = []
         self.replies = GraphReplies()
+        self.stored: list[StoredMessage] = []
+        self.reads: list[str] = []  # the paths of every GET
+        self.get_replies: list[tuple[int, dict[str, str], dict[str, Any]]] = []
 
     @property
     def base_url(self) -> str:
@@ -205,6 +219,53 @@ class GraphServer(_Server):
 class _GraphHandler(BaseHTTPRequestHandler):
     def log_message(self, *_: object) -> None:
         return None
+
+    def do_GET(self) -> None:
+        graph: GraphServer = self.server.owner  # type: ignore[attr-defined]
+        graph.reads.append(self.path)
+        accepted = graph.replies.accepted_tokens
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        if accepted is not None and token not in accepted:
+            expired = {"code": "InvalidAuthenticationToken", "message": "Access token has expired."}
+            self._reply(401, {}, json.dumps({"error": expired}).encode())
+            return
+        if graph.get_replies:
+            status, headers, body = graph.get_replies.pop(0)
+            self._reply(status, headers, json.dumps(body).encode())
+            return
+        path, _, query = self.path.partition("?")
+        if path.endswith("/$value"):
+            wanted = unquote(path.split("/")[-2])
+            found = [m.raw for m in graph.stored if m.id == wanted]
+            self._reply(200 if found else 404, {}, found[0] if found else b"")
+            return
+        self._reply(200, {}, json.dumps(self._page(graph, path, parse_qs(query))).encode())
+
+    def _page(self, graph: GraphServer, path: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        since = query.get("$filter", [""])[0].removeprefix("receivedDateTime ge ")
+        listed = sorted(
+            (m for m in graph.stored if not since or m.received >= since), key=lambda m: m.received
+        )
+        top, skip = int(query.get("$top", ["10"])[0]), int(query.get("$skip", ["0"])[0])
+        page: dict[str, Any] = {
+            "value": [
+                {"id": m.id, "receivedDateTime": m.received} for m in listed[skip : skip + top]
+            ]
+        }
+        if skip + top < len(listed):
+            rest = {**{k: v[0] for k, v in query.items()}, "$skip": str(skip + top)}
+            page["@odata.nextLink"] = (
+                f"{graph.base_url.removesuffix('/v1.0')}{path}?{urlencode(rest)}"
+            )
+        return page
+
+    def _reply(self, status: int, headers: dict[str, str], data: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def do_POST(self) -> None:
         graph: GraphServer = self.server.owner  # type: ignore[attr-defined]
