@@ -83,10 +83,10 @@ table = pd.DataFrame(
         "No. Cliente": [r.customer_no for r in found.rows],
         "Nombre": [r.name for r in found.rows],
         "Correos": [r.emails for r in found.rows],
+        "Rebotes": [ui.flagged(r.bounce_text) for r in found.rows],
         "Último cambio": [
             f"{r.updated_by}, {formatting.moment(r.updated_at, zone)}" for r in found.rows
         ],
-        "Rebotes": [ui.flagged(r.bounce_text) for r in found.rows],
     }
 )
 st.dataframe(table, hide_index=True, width="stretch")

@@ -50,7 +50,7 @@ def search(page: Page, company: str) -> None:
     page.get_by_role("option", name=re.compile(f"^{company}")).click()
     page.get_by_role("button", name="Buscar").click()
     settle(page)
-    expect(page.get_by_text(re.compile(r"clientes seleccionados"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"\d+ de \d+ clientes seleccionados"))).to_be_visible()
 
 
 def untick(page: Page, rows: list[int], total: int) -> None:
