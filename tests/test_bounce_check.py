@@ -193,6 +193,12 @@ def test_bounces_of_one_check_make_one_notice_per_run(
     assert outcomes(catalog, run_id)[PENA][0] == ItemStatus.BOUNCED
     run = finished_run(catalog, run_id)
     assert (run.bounced, run.partial, run.sent) == (1, 0, 1)
+    with catalog() as session:  # Inicio's chart and table count it as Rebotado
+        daily = runs.daily_outcomes(session, run.run_date)
+    assert [(r.status, r.count) for r in daily if r.status == ItemStatus.BOUNCED] == [
+        (ItemStatus.BOUNCED, 1)
+    ]
+    assert ItemStatus.BOUNCED.outcome == "Rebotado"
 
 
 def test_a_notice_the_mail_server_does_not_take_goes_at_the_next_check(
