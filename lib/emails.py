@@ -22,6 +22,7 @@ PLAIN_RE = re.compile(
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
 )
 SPECIAL_USE_TLDS = {"arpa", "invalid", "local", "localhost", "onion", "test"}
+MAX_LOCAL_PART = 64  # RFC 5321 4.5.3.1.1
 
 
 def address(value: str) -> str:
@@ -40,7 +41,27 @@ def address(value: str) -> str:
         checked = validate_email(candidate, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError:
         raise InvalidValue(f"correo no válido: '{candidate}'") from None
+    if len(checked.local_part) > MAX_LOCAL_PART:
+        raise InvalidValue(
+            f"correo no válido: '{candidate}' (más de {MAX_LOCAL_PART} caracteres antes de la @)"
+        )
     return checked.normalized
+
+
+def wire_form(value: str) -> str:
+    """The address as SMTP and the To header carry it: an internationalised domain in IDNA
+    (`pagos@peña.mx` → `pagos@xn--pea-8ma.mx`); the catalog keeps the form people typed.
+    """
+    if value.isascii():
+        return value
+    try:
+        checked = validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        raise InvalidValue(
+            f"el correo '{value}' tiene caracteres que los servidores de correo no aceptan; "
+            "corrígelo en el catálogo"
+        ) from None
+    return checked.ascii_email or value
 
 
 def address_list(value: str) -> tuple[str, ...]:

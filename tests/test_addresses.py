@@ -5,12 +5,15 @@ with the server's words wherever the result shows.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from lib import config
 from lib.mail import outbox
-from lib.models import SendAddress
+from lib.models import Recipient, SendAddress
 from lib.sending import addresses, runs
 from lib.sending import log as runlog
 from lib.sending.status import AddressOutcome, ItemStatus
@@ -177,3 +180,77 @@ def test_answers_make_the_customers_status_and_reason() -> None:
     assert addresses.status(addresses.answered(["a@x.mx"], {})) == ItemStatus.SENT
     none = addresses.answered(["a@x.mx"], {"a@x.mx": "550 no"})
     assert addresses.status(none) == ItemStatus.FAILED
+
+
+def readdress(sessions: sessionmaker[Session], number: str, emails: str) -> None:
+    """A catalog entry as an older version or a direct load may have left it."""
+    with sessions() as session, session.begin():
+        session.execute(
+            update(Recipient)
+            .where(Recipient.company_code == "SM02", Recipient.customer_no == number)
+            .values(emails=emails)
+        )
+
+
+def test_an_internationalised_domain_goes_out_in_idna_and_the_next_customer_is_unharmed(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    readdress(catalog, PENA, "pagos@peña.example;cxp@pena.example")
+    server.faults.refuse["pagos@xn--pea-8ma.example"] = "550 5.1.1 User unknown"
+    run_id = start_run(catalog, [PENA, "1004273"])
+
+    work(catalog, settings, smtp_to(server.port))
+
+    assert outcomes(catalog, run_id) == {
+        PENA: (ItemStatus.PARTIAL, "pagos@peña.example: rechazado: 550 5.1.1 User unknown"),
+        "1004273": (ItemStatus.SENT, ""),
+    }
+    pena, plumbers = statement_mails(server)
+    assert pena.recipients == ["cxp@pena.example"]
+    assert pena.message["To"] == "pagos@xn--pea-8ma.example, cxp@pena.example"
+    assert plumbers.recipients == ["plumbers@plumbers.example"]
+
+
+def test_an_address_no_server_takes_fails_its_customer_alone_with_the_reason(
+    catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
+) -> None:
+    readdress(catalog, PENA, "josé@pena.example;cxp@pena.example")
+    run_id = start_run(catalog, [PENA, "1004273"])
+
+    work(catalog, settings, smtp_to(server.port))
+
+    status, reason = outcomes(catalog, run_id)[PENA]
+    assert status == ItemStatus.FAILED
+    assert reason == (
+        "el correo 'josé@pena.example' tiene caracteres que los servidores de correo no "
+        "aceptan; corrígelo en el catálogo"
+    )
+    assert outcomes(catalog, run_id)["1004273"] == (ItemStatus.SENT, "")
+    assert [m.recipients for m in statement_mails(server)] == [["plumbers@plumbers.example"]]
+
+
+def test_a_transaction_stopped_half_way_leaves_no_session_for_the_next_message(
+    server: MailServer,
+) -> None:
+    transport = smtp_to(server.port)
+    broken = EmailMessage()
+    broken["From"], broken["Subject"] = "cobranza@bajio.example", "uno"
+    broken["To"] = "nadie@pena.example"
+    broken.set_content("x")
+    original = transport._recipients
+
+    def fail_after_mail(*args: object, **kwargs: object) -> dict[str, str]:
+        raise UnicodeEncodeError("ascii", "é", 0, 1, "not ascii")
+
+    transport._recipients = fail_after_mail  # type: ignore[method-assign]
+    with pytest.raises(UnicodeEncodeError):
+        transport.send(broken)
+    transport._recipients = original  # type: ignore[method-assign]
+    fine = EmailMessage()
+    fine["From"], fine["Subject"], fine["To"] = "cobranza@bajio.example", "dos", "si@pena.example"
+    fine.set_content("y")
+
+    receipt = transport.send(fine)
+
+    assert receipt.reply.startswith("250")
+    assert [m.recipients for m in server.received] == [["si@pena.example"]]

@@ -118,6 +118,23 @@ def test_headers_match_ignoring_case_accents_and_punctuation(header: str, key: s
     assert normalize.header_key(header) == key
 
 
+@pytest.mark.parametrize(
+    ("value", "wire"),
+    [
+        ("pagos@empresa.example", "pagos@empresa.example"),
+        ("pagos@peña.mx", "pagos@xn--pea-8ma.mx"),
+        ("Cobranza@Añil.Bücher.mx", "Cobranza@xn--ail-7ma.xn--bcher-kva.mx"),
+    ],
+)
+def test_an_internationalised_domain_goes_on_the_wire_in_idna(value: str, wire: str) -> None:
+    assert emails.wire_form(emails.address(value)) == wire
+
+
+def test_an_address_without_a_wire_form_says_so() -> None:
+    with pytest.raises(normalize.InvalidValue, match="caracteres que los servidores"):
+        emails.wire_form("josé@x.mx")
+
+
 def test_text_cleans_line_breaks_and_spaces() -> None:
     assert normalize.text("  PEÑA &\n HIJOS  ") == "PEÑA & HIJOS"
     assert normalize.text(None) == ""
@@ -148,6 +165,9 @@ def test_email_addresses_are_normalised(value: str, expected: str) -> None:
         ".a@b.mx",
         "a@b.123",
         "=?utf-8?q?=0D=0ABcc:x@evil?=@x.mx",
+        f"{'a' * 65}@x.mx",  # RFC 5321: at most 64 before the @
+        f"{'a' * 40}.{'b' * 30}@x.mx",
+        "josé@x.mx",  # a non-ASCII mailbox name needs SMTPUTF8, which many servers lack
     ],
 )
 def test_bad_email_addresses_name_themselves(value: str) -> None:
@@ -191,4 +211,8 @@ def test_the_fast_path_agrees_with_email_validator(value: str) -> None:
         with pytest.raises(normalize.InvalidValue):
             emails.address(value)
     else:
+        if len(expected.local_part) > emails.MAX_LOCAL_PART:  # stricter: RFC 5321's limit
+            with pytest.raises(normalize.InvalidValue):
+                emails.address(value)
+            return
         assert emails.address(value) == expected.normalized

@@ -241,9 +241,17 @@ def test_the_log_email_keeps_names_in_the_attachment_and_its_headers_clean(hosti
     assert attachment.get_filename() == "LogEnvioMasivo_20261129.txt"
 
 
-def test_a_hostile_notify_address_is_refused_not_injected() -> None:
+@pytest.mark.parametrize(
+    "notify",
+    [
+        "ana@finanzas.example\r\nBcc: intruso@evil.example",
+        "ana@añil.example\r\nBcc: intruso@evil.example",  # an IDNA domain too
+        "ana@finanzas.example,\nBcc: intruso@evil.example",
+    ],
+)
+def test_a_hostile_notify_address_is_refused_not_injected(notify: str) -> None:
     run = SendRun(id=7, run_date=date(2026, 11, 29), cutoff_date=date(2026, 11, 28),
-                  notify_email="ana@finanzas.example\r\nBcc: intruso@evil.example",
+                  notify_email=notify,
                   started_by="ana", total=0, sent=0, failed=0, uncertain=0, skipped=0)  # fmt: skip
     with pytest.raises(ValueError, match="linefeed or carriage return"):
         runlog.message(run, "", mail_from="c@bajio.example")

@@ -5,13 +5,21 @@ from __future__ import annotations
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 
+from lib import emails
+
 
 def new_message(*, subject: str, mail_from: str, to: str) -> EmailMessage:
-    """Subject, From, To, Date and a Message-ID on the sender's domain (bounces quote it)."""
+    """Subject, From, To, Date and a Message-ID on the sender's domain (bounces quote it).
+    The To addresses go in their wire form (an internationalised domain in IDNA), which every
+    server takes; `InvalidValue` for one that has none.
+    """
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = mail_from
-    message["To"] = to
+    # Split on our own separator only, never parse: "a@x\r\nBcc: b@y" would be two recipients.
+    if "\r" in to or "\n" in to:
+        raise ValueError("Header values may not contain linefeed or carriage return characters")
+    message["To"] = ", ".join(emails.wire_form(part.strip(" ")) for part in to.split(","))
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=domain(mail_from))
     return message

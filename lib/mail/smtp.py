@@ -92,6 +92,25 @@ class Smtp:
         recipients = [address for _, address in getaddresses(message.get_all("To", []))]
         content = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
         connection = self._connection_or_unavailable()
+        try:
+            return self._exchange(connection, sender, recipients, content, last=last)
+        except (_Retry, errors.DeliveryError):
+            raise
+        except BaseException:
+            # Whatever else stopped us half-way (after MAIL FROM), the session must not carry
+            # the next customer's message ("503 nested MAIL command").
+            self._drop()
+            raise
+
+    def _exchange(
+        self,
+        connection: smtplib.SMTP,
+        sender: str,
+        recipients: list[str],
+        content: bytes,
+        *,
+        last: bool,
+    ) -> Receipt:
         self._sender(connection, sender)
         try:
             refused = self._recipients(connection, recipients, last=last)

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from lib import bounce_marks
+from lib import bounce_marks, emails
 from lib.mail.bounces import Bounce
 from lib.models import SendAddress, SendItem
 from lib.sending import queue, runs
@@ -34,12 +34,16 @@ class Answer:
 
 
 def answered(recipients: Iterable[str], refused: Mapping[str, str]) -> list[Answer]:
-    """Every address of a message: accepted, or refused with the server's words."""
+    """Every address of a message: accepted, or refused with the server's words. The server
+    names an address in its wire form (IDNA); the answer names it as the catalog does.
+    """
+    typed = {emails.wire_form(address): address for address in recipients}
+    words = {typed.get(address, address): reply for address, reply in refused.items()}
     return [
-        Answer(address, AddressOutcome.REFUSED, refused[address])
-        if address in refused
+        Answer(address, AddressOutcome.REFUSED, words[address])
+        if address in words
         else Answer(address, AddressOutcome.ACCEPTED)
-        for address in dict.fromkeys([*recipients, *refused])
+        for address in dict.fromkeys([*typed.values(), *words])
     ]
 
 

@@ -316,13 +316,16 @@ class Worker:
             return _NotSent(ItemStatus.SKIPPED, runs.NO_BALANCE)
         if not recipients:
             return _NotSent(ItemStatus.FAILED, NO_ADDRESS)
-        return message.ready(
-            statement,
-            recipients,
-            data_dir=self.settings.data_dir,
-            mail_from=self.settings.mail_from,
-            sent_on=run_date,
-        )
+        try:
+            return message.ready(
+                statement,
+                recipients,
+                data_dir=self.settings.data_dir,
+                mail_from=self.settings.mail_from,
+                sent_on=run_date,
+            )
+        except InvalidValue as exc:  # an address no server takes: this customer alone fails
+            return _NotSent(ItemStatus.FAILED, str(exc))
 
     def _deliver(self, claimed: queue.Claim, ready: message.Ready) -> Outcome:
         try:
