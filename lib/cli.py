@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import re
 import signal
 import sys
 import threading
@@ -43,6 +44,7 @@ from lib.sending.status import RunStatus
 from lib.statements import message, pdf
 
 log = logging.getLogger("lib.cli")
+DATE_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{4})$")
 INTERRUPTED = "envío interrumpido (se detuvo lib.cli send antes de enviarlo)"
 
 
@@ -52,9 +54,9 @@ class CommandError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        args = parser.parse_args(argv)
         return args.handler(args)
     except (CommandError, config.SettingsError, InvalidValue) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -79,9 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     demo_cmd = commands.add_parser("demo", help="carga los datos de demostración en una base vacía")
     demo_cmd.add_argument(
         "--fecha",
-        type=date.fromisoformat,
+        type=_day,
         default=None,
-        help="fecha de referencia AAAA-MM-DD para las partidas (por omisión, hoy)",
+        help="fecha de referencia AAAA-MM-DD o DD/MM/AAAA para las partidas (por omisión, hoy)",
     )
     demo_cmd.set_defaults(handler=_demo)
 
@@ -108,9 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     statement.add_argument("customer", metavar="NOCLIENTE")
     statement.add_argument(
         "--fecha-corte",
-        type=date.fromisoformat,
+        type=_day,
         default=None,
-        help="AAAA-MM-DD (por omisión, hoy)",
+        help="AAAA-MM-DD o DD/MM/AAAA (por omisión, hoy)",
     )
     statement.add_argument("--format", choices=("pdf", "html"), default="pdf")
     statement.add_argument(
@@ -173,7 +175,7 @@ def _send_commands(commands: argparse._SubParsersAction) -> None:
     send.add_argument("--sociedad", default=None, metavar="S")
     send.add_argument("--cliente", default=None, metavar="N")
     send.add_argument(
-        "--fecha-corte", type=date.fromisoformat, default=None, help="AAAA-MM-DD (por omisión, hoy)"
+        "--fecha-corte", type=_day, default=None, help="AAAA-MM-DD o DD/MM/AAAA (por omisión, hoy)"
     )
     send.add_argument(
         "--user", required=True, metavar="USERNAME", help="quien envía: recibe el log"
@@ -229,6 +231,18 @@ def _processes_option(command: argparse.ArgumentParser) -> None:
         help="procesos de envío (por omisión, uno por núcleo: %(default)s); "
         "MAIL_RATE_PER_MINUTE es del buzón, para todos juntos",
     )
+
+
+def _day(text: str) -> date:
+    """`2026-11-28` or `28/11/2026` (how the tool prints dates). Not argparse's own error,
+    which is English and exit 2: a bad date is input, exit 1 with a Spanish line.
+    """
+    if not DATE_RE.match(text.strip()):
+        raise CommandError(f"fecha no válida: '{text}' (usa AAAA-MM-DD o DD/MM/AAAA)")
+    try:
+        return normalize.day(text)
+    except InvalidValue:
+        raise CommandError(f"fecha no válida: '{text}' (usa AAAA-MM-DD o DD/MM/AAAA)") from None
 
 
 def _positive(text: str) -> int:

@@ -369,3 +369,38 @@ def test_worker_once_sends_what_is_pending_and_stops(
     with sessions() as session:
         assert runs.progress(session, 1).run.status == RunStatus.DONE
     assert len(list((Path(app_env["DATA_DIR"]) / "outbox").glob("*.eml"))) == 2
+
+
+@pytest.mark.parametrize("written", ["2026-11-28", "28/11/2026", "28/11/2026 "])
+def test_dates_are_taken_as_the_tool_prints_them_or_iso(
+    app_env: dict[str, str], tmp_path: Path, written: str
+) -> None:
+    assert run_cli("demo", "--fecha", "2026-11-28")[0] == 0
+    target = tmp_path / "estado.pdf"
+
+    code, _, err = run_cli("statement", "SM02", "1006210", "--fecha-corte", written, "-o",
+                           str(target))  # fmt: skip
+
+    assert code == 0, err
+    text = PdfReader(io.BytesIO(target.read_bytes())).pages[0].extract_text()
+    assert "Estado de cuenta al 28/11/2026" in text
+
+
+@pytest.mark.parametrize(
+    ("command", "written"),
+    [
+        (["statement", "SM02", "1006210", "--fecha-corte"], "2026-13-01"),
+        (["send", "--user", "ana", "--fecha-corte"], "31/02/2026"),
+        (["send", "--user", "ana", "--fecha-corte"], "ayer"),
+        (["demo", "--fecha"], "20261128"),
+        (["demo", "--fecha"], "11/28/2026"),
+    ],
+)
+def test_a_date_that_is_not_one_exits_1_with_a_spanish_line(
+    app_env: dict[str, str], command: list[str], written: str
+) -> None:
+    code, out, err = run_cli(*command, written)
+
+    assert code == 1
+    assert out == ""
+    assert err == f"error: fecha no válida: '{written}' (usa AAAA-MM-DD o DD/MM/AAAA)\n"
