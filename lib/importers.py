@@ -256,6 +256,10 @@ def import_customers(session: Session, table: tables.Table) -> ImportResult:
 
 def import_open_items(session: Session, table: tables.Table) -> ImportResult:
     records, errors = parse_rows(table, OPEN_ITEM_COLUMNS)
+    # The same document twice would count its balance twice.
+    errors += _duplicates(
+        records, lambda r: (r["company_code"], r["customer_no"], r["doc_no"], r["doc_type"])
+    )
     errors += _unknown_keys(session, records, customers=True)
     result = ImportResult("open-items", rows=len(table.rows), errors=sorted(errors, key=_order))
     if errors:

@@ -19,6 +19,7 @@ CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 DAY_FIRST_RE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
 YEAR_FIRST_RE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})(?:[ T]00:00(?::00)?)?$")
 CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("1e13")
 
 
 class InvalidValue(ValueError):
@@ -75,6 +76,9 @@ def amount(value: object) -> Decimal:
         number = _amount_text(text(value))
     if not number.is_finite():
         raise InvalidValue(f"importe no válido: '{value}'")
+    if abs(number) >= MAX_AMOUNT:  # also what the database's integer cents could not hold
+        shown = text(value)[:30] + ("…" if len(text(value)) > 30 else "")
+        raise InvalidValue(f"importe fuera de rango: '{shown}' (máximo {MAX_AMOUNT:,.0f})")
     if number != number.quantize(CENT):
         raise InvalidValue(f"importe con más de dos decimales: '{text(value)}'")
     return number.quantize(CENT)

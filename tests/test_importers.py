@@ -235,6 +235,30 @@ def test_bad_open_items_leave_the_previous_snapshot(
         assert list(session.scalars(sa.select(OpenItem.customer_no))) == ["1006210"]
 
 
+@pytest.mark.parametrize("amount", ["1E+400", "12345678901234567890123", "(1E+20)", 1e308])
+def test_an_amount_out_of_range_is_a_row_error_and_nothing_is_saved(
+    sessions: sessionmaker[Session], customers: None, amount: object
+) -> None:
+    result = run(sessions, "open-items", "p.xlsx", xlsx(ITEM_HEADERS, [item(), item(Saldo=amount)]))
+
+    (error,) = result.errors
+    assert str(error).startswith("Fila 3, Saldo: importe fuera de rango: ")
+    assert count(sessions, OpenItem) == 0
+
+
+def test_the_same_document_twice_in_one_file_is_refused_with_both_rows(
+    sessions: sessionmaker[Session], customers: None
+) -> None:
+    rows = [item(), item("1004273"), item(Saldo="99.00")]
+
+    result = run(sessions, "open-items", "p.xlsx", xlsx(ITEM_HEADERS, rows))
+
+    assert [str(e) for e in result.errors] == ["Fila 4: repetida (igual que la fila 2)"]
+    assert count(sessions, OpenItem) == 0
+    other_type = [item(), item(Tipo="Nota de crédito", Saldo=-10, Importe=-10)]
+    assert run(sessions, "open-items", "p.xlsx", xlsx(ITEM_HEADERS, other_type)).ok
+
+
 def test_successful_import_is_audited(sessions: sessionmaker[Session], customers: None) -> None:
     with sessions() as session:
         event = session.scalars(sa.select(AuditEvent).where(AuditEvent.entity == "customers")).one()

@@ -75,6 +75,20 @@ def test_amounts_become_exact_decimals(value: object, expected: Decimal | None) 
         assert normalize.amount(value) == expected
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["1E+400", "12345678901234567890123", "(1E+20)", "-1e13", 1e308, Decimal("1E+999999"),
+     "9" * 40 + ".5", 10**30],
+)  # fmt: skip
+def test_amounts_out_of_range_are_a_row_error_not_a_crash(value: object) -> None:
+    with pytest.raises(normalize.InvalidValue, match="importe fuera de rango"):
+        normalize.amount(value)
+
+
+def test_the_largest_amount_a_statement_holds_is_taken() -> None:
+    assert normalize.amount("-9,999,999,999,999.99") == Decimal("-9999999999999.99")
+
+
 @pytest.mark.parametrize("value", ["", "abc", "1.2.3", "nan", "inf", True])
 def test_bad_amounts_are_refused(value: object) -> None:
     with pytest.raises(normalize.InvalidValue):
