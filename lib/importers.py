@@ -8,6 +8,7 @@ are a snapshot that replaces the open items of every sociedad present in the fil
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,9 @@ from lib.models import AuditEvent, Company, Customer, OpenItem, search_name, utc
 Parser = Callable[[object], Any]
 Record = dict[str, Any]
 BATCH = 5_000
+
+
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ def _text(max_length: int, *, required: bool = False) -> Parser:
         cleaned = normalize.text(value)
         if required and not cleaned:
             raise normalize.InvalidValue("vacío")
+        if CONTROL_RE.search(cleaned):  # ESC, BEL, NUL…: never stored, never echoed raw
+            raise normalize.InvalidValue("tiene caracteres de control (no imprimibles)")
         if len(cleaned) > max_length:
             raise normalize.InvalidValue(f"más de {max_length} caracteres")
         return cleaned

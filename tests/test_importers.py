@@ -302,3 +302,47 @@ def test_progress_is_reported_while_a_large_file_is_read(
     assert len([s for _, s in steps if s == "Leyendo…"]) == 2
     assert steps[-2] == (0.7, "Revisando y guardando 4,500 filas…")
     assert steps[-1] == (1.0, "Listo")
+
+
+@pytest.mark.parametrize("control", ["\x1b[31m", "\x07", "\x00", "\x9b"])
+@pytest.mark.parametrize(
+    ("kind", "headers", "row", "column"),
+    [
+        ("companies", ["Sociedad", "Nombre"], ["SM09", "BAJÍO{}"], "Nombre"),
+        ("customers", CUSTOMER_HEADERS, ["SM02", "1000009", "PEÑA{}", "", ""], "Nombre Cliente"),
+        ("customers", CUSTOMER_HEADERS, ["SM02", "1000009", "PEÑA", "", "Calle{} 1"], "Dirección"),
+    ],
+)
+def test_control_characters_are_refused_in_every_import(
+    sessions: sessionmaker[Session],
+    companies: None,
+    control: str,
+    kind: str,
+    headers: list[str],
+    row: list[str],
+    column: str,
+) -> None:
+    cells = [cell.format(control) for cell in row]
+    content = ("\r\n".join([",".join(headers), ",".join(cells)]) + "\r\n").encode("utf-8")
+
+    result = run(sessions, kind, "f.csv", content)
+
+    (error,) = result.errors
+    assert str(error) == f"Fila 2, {column}: tiene caracteres de control (no imprimibles)"
+    assert control not in str(error)
+    assert count(sessions, Customer) == 0
+
+
+def test_control_characters_are_refused_in_open_items(
+    sessions: sessionmaker[Session], customers: None
+) -> None:
+    rows = [item(Referencia="A-\x1b[2J"), item(Tipo="Fac\x07tura", Documento="2")]
+    lines = [ITEM_HEADERS, *([str(cell) for cell in row] for row in rows)]
+    content = "\r\n".join(";".join(line) for line in lines).encode("utf-8")  # xlsx can't hold them
+
+    result = run(sessions, "open-items", "p.csv", content)
+
+    assert [str(e) for e in result.errors] == [
+        "Fila 2, Referencia: tiene caracteres de control (no imprimibles)",
+        "Fila 3, Tipo: tiene caracteres de control (no imprimibles)",
+    ]
