@@ -63,7 +63,8 @@ def write_xlsx(headers: list[str], rows: list[list[object]], *, sheet: str = "Ho
     """A one-sheet workbook with a bold header row, as bytes for a download or a file.
 
     Text that Excel would run as a formula (`=`, `+`, `-`, `@`, tab, CR at the start) is written
-    with a leading apostrophe: a customer name or email must never become a formula.
+    as a text cell with Excel's quote prefix, its value unchanged: a customer name or email
+    never becomes a formula, and the file imports back as it was exported.
     """
     workbook = openpyxl.Workbook()
     worksheet = workbook.active
@@ -72,16 +73,18 @@ def write_xlsx(headers: list[str], rows: list[list[object]], *, sheet: str = "Ho
     for cell in worksheet[1]:
         cell.font = openpyxl.styles.Font(bold=True)
     for row in rows:
-        worksheet.append([neutralise(value) for value in row])
+        worksheet.append(row)
+        for cell in worksheet[worksheet.max_row]:
+            if formula_like(cell.value):
+                cell.data_type = "s"
+                cell.quotePrefix = True  # and stays text when someone edits the cell
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
 
 
-def neutralise(value: object) -> object:
-    if isinstance(value, str) and value[:1] in FORMULA_STARTS:
-        return "'" + value
-    return value
+def formula_like(value: object) -> bool:
+    return isinstance(value, str) and value[:1] in FORMULA_STARTS
 
 
 def _xlsx_lines(content: bytes, progress: Progress) -> list[list[object]]:
