@@ -150,7 +150,7 @@ def from_pasted(rows: Iterable[Sequence[object]]) -> Batch:
 def from_table(table: tables.Table) -> Batch:
     """An uploaded file: columns found by their titles (Sociedad, NoCliente, Correo)."""
     positions = importers.map_columns(table.headers, FILE_COLUMNS)
-    notices = []
+    notices = [table.note] if table.note else []
     if len([h for h in table.headers if h]) > 3:
         notices.append("Se ignoraron las columnas que no son Sociedad, NoCliente o Correo.")
     ordered = [positions[column.field] for column in FILE_COLUMNS]

@@ -58,6 +58,7 @@ class ImportResult:
     replaced: int = 0
     companies: tuple[str, ...] = ()
     errors: list[RowError] = field(default_factory=list)
+    sheet_note: str = ""  # which sheet of the workbook was read, when it had several
 
     @property
     def ok(self) -> bool:
@@ -74,7 +75,8 @@ class ImportResult:
         if self.replaced:
             parts.append(f"{self.replaced} anteriores reemplazadas")
         where = f" (sociedades: {', '.join(self.companies)})" if self.companies else ""
-        return f"{label}: {self.rows} filas importadas{where}; " + ", ".join(parts) + "."
+        text = f"{label}: {self.rows} filas importadas{where}; " + ", ".join(parts) + "."
+        return f"{text} {self.sheet_note}" if self.sheet_note else text
 
 
 def _text(max_length: int, *, required: bool = False) -> Parser:
@@ -351,6 +353,7 @@ def import_file(
             result = KINDS[kind].run(session, table)
         except tables.TableError as exc:
             return ImportResult(kind, rows=len(table.rows), errors=[RowError(None, "", str(exc))])
+        result.sheet_note = table.note
         if result.ok:
             session.add(_audit(result, filename, username))
     report(1.0, "Listo")

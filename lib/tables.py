@@ -6,11 +6,11 @@ line), so an error can say "fila 7" and the user finds it. Blank rows are droppe
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import openpyxl
@@ -22,6 +22,9 @@ CSV_ENCODINGS = ("utf-8-sig", "cp1252")
 CSV_DELIMITERS = ",;\t|"
 MAX_ROWS = 200_000
 PROGRESS_EVERY = 2_000
+# An OLE2 compound file: an encrypted .xlsx (Excel wraps it so) or an old .xls.
+OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+SAVE_AS = "guárdalo como CSV UTF-8 o .xlsx"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 Progress = Callable[[float], None]
@@ -35,6 +38,12 @@ class TableError(ValueError):
 class Table:
     headers: list[str]
     rows: list[tuple[int, list[object]]]
+    sheet: str = ""  # the sheet read, when the workbook has several
+
+    @property
+    def note(self) -> str:
+        """What the import tells the user about the sheet it read ("" with only one)."""
+        return f"Se leyó la hoja «{self.sheet}»." if self.sheet else ""
 
 
 def read_path(path: Path) -> Table:
@@ -46,17 +55,18 @@ def read_path(path: Path) -> Table:
 
 
 def read_table(filename: str, content: bytes, progress: Progress | None = None) -> Table:
-    """Read the first sheet (or the CSV); `progress` gets the fraction read, for large files."""
+    """Read the sheet Excel opens with (or the CSV); `progress` gets the fraction read."""
     suffix = Path(filename).suffix.lower()
+    sheet = ""
     if suffix == ".xlsx":
-        lines = _xlsx_lines(content, progress or (lambda _fraction: None))
+        lines, sheet = _xlsx_lines(content, progress or (lambda _fraction: None))
     elif suffix in (".csv", ".txt"):
         lines = _csv_lines(content)
     elif suffix == ".xls":
         raise TableError("El formato .xls (Excel 97-2003) no se puede leer; guárdalo como .xlsx")
     else:
         raise TableError(f"Tipo de archivo no soportado: '{suffix or filename}'; usa .xlsx o .csv")
-    return _to_table(lines)
+    return replace(_to_table(lines), sheet=sheet)
 
 
 def write_xlsx(headers: list[str], rows: list[list[object]], *, sheet: str = "Hoja1") -> bytes:
@@ -87,20 +97,35 @@ def formula_like(value: object) -> bool:
     return isinstance(value, str) and value[:1] in FORMULA_STARTS
 
 
-def _xlsx_lines(content: bytes, progress: Progress) -> list[list[object]]:
+def _xlsx_lines(content: bytes, progress: Progress) -> tuple[list[list[object]], str]:
+    """The rows of the sheet Excel shows when the file opens (the active one, if visible; else
+    the first visible), and its name when there was a choice.
+    """
+    if content.startswith(OLE_SIGNATURE):
+        raise TableError(
+            "El archivo está protegido con contraseña o es de Excel 97-2003: quítale la "
+            f"contraseña y {SAVE_AS}"
+        )
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise TableError(f"El archivo no es un Excel .xlsx válido ({exc})") from exc
+    except Exception as exc:  # whatever a broken or hostile file makes the reader raise
+        raise TableError(f"El archivo no es un Excel .xlsx válido; {SAVE_AS}") from exc
     try:
-        sheet = workbook.worksheets[0]
+        visible = [s for s in workbook.worksheets if s.sheet_state == "visible"]
+        if not visible:
+            raise TableError("El archivo no tiene hojas visibles")
+        sheet = workbook.active if workbook.active in visible else visible[0]
         expected = sheet.max_row or 0
         lines = []
         for row in sheet.iter_rows(values_only=True):
             lines.append(list(row))
             if expected and len(lines) % PROGRESS_EVERY == 0:
                 progress(min(len(lines) / expected, 1.0))
-        return lines
+        return lines, sheet.title if len(workbook.worksheets) > 1 else ""
+    except TableError:
+        raise
+    except Exception as exc:  # a truncated or malformed part met while reading the rows
+        raise TableError(f"El archivo .xlsx está dañado o incompleto; {SAVE_AS}") from exc
     finally:
         workbook.close()
 
@@ -112,17 +137,36 @@ def _csv_lines(content: bytes) -> list[list[object]]:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, CSV_DELIMITERS)
     except csv.Error:
         dialect = csv.excel
-    return [list(row) for row in csv.reader(io.StringIO(text), dialect)]
+    # newline="": rows end at CRLF, LF or a Mac's lone CR; a CR inside quotes stays in its cell.
+    try:
+        return [list(row) for row in csv.reader(io.StringIO(text, newline=""), dialect)]
+    except csv.Error as exc:
+        raise TableError(f"El CSV no se puede leer ({_csv_problem(exc)}); {SAVE_AS}") from exc
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return f"una celda pasa de {csv.field_size_limit():,} caracteres"
+    return "tiene un salto de línea o una comilla fuera de lugar"
 
 
 def _decode(content: bytes) -> str:
-    """Excel on Windows saves CSV as cp1252 unless told UTF-8; accept both."""
+    """Excel on Windows saves CSV as cp1252 unless told UTF-8, and "Texto Unicode" as UTF-16
+    with its BOM; accept all three.
+    """
+    if content.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return content.decode("utf-16")
+        except UnicodeDecodeError:
+            raise TableError(
+                f"El texto Unicode (UTF-16) del archivo está dañado; {SAVE_AS}"
+            ) from None
     for encoding in CSV_ENCODINGS:
         try:
             return content.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise TableError("No se pudo leer el texto del CSV; guárdalo como 'CSV UTF-8'")
+    raise TableError(f"No se pudo leer el texto del CSV; {SAVE_AS}")
 
 
 def _to_table(lines: list[list[object]]) -> Table:
