@@ -306,14 +306,16 @@ def _log(args: argparse.Namespace) -> int:
 
 def _bounces(args: argparse.Namespace) -> int:
     settings = config.load_settings()
-    sender = worker.Worker(db.session_factory(_engine()), settings)
-    checker = sender.bounce_checker()
-    if checker is None:
+    if not settings.bounces.enabled:
         raise CommandError(
             "BOUNCE_CHECK=off: para leer los rebotes configure BOUNCE_CHECK=imap o graph "
             "(docs/operacion.md)"
         )
+    sender = worker.Worker(db.session_factory(_engine()), settings)
+    checker = sender.bounce_checker()
     try:
+        if checker is None:  # graph without the OAUTH_* settings is refused when loading them
+            raise CommandError("no hay buzón de rebotes configurado (BOUNCE_CHECK)")
         if args.once:
             result = checker.check(force=True, on_bounce=_print_bounce)
             if result is None:

@@ -7,7 +7,8 @@ claimed. The bookmark moves in the same transaction as the bounces of the messag
 BATCH messages, so a message is processed once even when a check dies half-way (what it read
 after its last commit is read again, and a bounce already recorded is not recorded twice).
 A bounce that matches no send of ours (another program's mail, a run deleted) is counted and
-left alone; so is every message that is no bounce.
+left alone; so is every message that is no bounce. A worker that dies while reading holds the
+mailbox for STALE_AFTER, then another takes it from the bookmark.
 """
 
 from __future__ import annotations
@@ -149,10 +150,10 @@ class Checker:
         on_bounce: Callable[[addresses.Bounced], None] | None,
     ) -> None:
         """A batch's bounces and the bookmark after it, in one transaction."""
-        found = [(bounce, raw) for raw, _ in batch for bounce in _parsed(raw)]
+        found = [bounce for raw, _ in batch for bounce in _parsed(raw)]
         now = self.clock()
         with self.sessions() as session, session.begin():
-            matched = [addresses.record_bounce(session, bounce, now) for bounce, _ in found]
+            matched = [addresses.record_bounce(session, bounce, now) for bounce in found]
             session.execute(
                 update(MailboxCheck)
                 .where(MailboxCheck.mailbox == self.mailbox.name)
