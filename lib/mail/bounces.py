@@ -41,12 +41,14 @@ class Bounce:
 
 def parse(raw: bytes) -> list[Bounce]:
     """The permanent failures a message reports; [] for anything that is not a bounce."""
-    message = message_from_bytes(raw, policy=policy.default)
+    # compat32 leaves headers as text (the default policy parses every header it is asked
+    # for, most of the time spent here); flufl.bounce wants the default policy's messages.
+    message = message_from_bytes(raw, policy=policy.compat32)
     if message.get_content_type() == "multipart/report":
         report = _delivery_status(message)
         if report is not None:
             return _from_report(message, report)
-    return _from_detectors(message)
+    return _from_detectors(message_from_bytes(raw, policy=policy.default))
 
 
 def _delivery_status(message: Message) -> Message | None:
@@ -80,7 +82,7 @@ def _recipient_blocks(report: Message) -> list[Message]:
     # Some servers send the report as text: one block per blank line.
     text = report.get_payload(decode=True) or b""
     blocks = re.split(rb"\r?\n\r?\n", text)
-    parsed = [message_from_bytes(block.strip() + b"\n", policy=policy.default) for block in blocks]
+    parsed = [message_from_bytes(block.strip() + b"\n", policy=policy.compat32) for block in blocks]
     return [block for block in parsed if block.get("Final-Recipient")]
 
 

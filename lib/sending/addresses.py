@@ -98,7 +98,8 @@ class Bounced:
 def record_bounce(session: Session, bounce: Bounce, now: datetime) -> Bounced | None:
     """Mark the address bounced and judge its customer again (✅ → ⚠️ parcial, or ❌ rebotado
     when no address is left); None when the bounce matches no address that took a message of
-    ours, or was recorded already.
+    ours, or was recorded already. The run's counts are the caller's to renew (`recount`),
+    once for many bounces.
     """
     if not bounce.message_id:
         return None
@@ -119,8 +120,15 @@ def record_bounce(session: Session, bounce: Bounce, now: datetime) -> Bounced | 
         session, item.id, ItemStatus(item.status), status(answers), reason(answers)
     ):
         return None
-    queue.recount(session, item.run_id, runs.counts(session, [item.run_id]).get(item.run_id, {}))
     bounce_marks.flag(
         session, (item.company_code, item.customer_no), hit.address, bounce.reason, now, item.run_id
     )
     return Bounced(item.run_id, item.company_code, item.customer_no, hit.address, bounce.reason)
+
+
+def recount(session: Session, run_ids: Iterable[int]) -> None:
+    """Finished runs' counts after bounces judged some of their customers again."""
+    wanted = sorted(set(run_ids))
+    counted = runs.counts(session, wanted)
+    for run_id in wanted:
+        queue.recount(session, run_id, counted.get(run_id, {}))

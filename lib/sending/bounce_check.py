@@ -154,6 +154,7 @@ class Checker:
         now = self.clock()
         with self.sessions() as session, session.begin():
             matched = [addresses.record_bounce(session, bounce, now) for bounce in found]
+            addresses.recount(session, (hit.run_id for hit in matched if hit is not None))
             session.execute(
                 update(MailboxCheck)
                 .where(MailboxCheck.mailbox == self.mailbox.name)
