@@ -26,6 +26,7 @@ LISTING, SELECTION, EDITOR_VERSION, EDITOR_INPUTS, EDITOR_SHOWN, SHOWN_RUN = (
     "envio-mostrado",
 )
 STOP_ASKED, STOP_CONFIRMED = "envio-detener", "envio-detener-confirmado"
+SEND_ASKED = "envio-confirmar"
 
 
 def select(keys: list[str], value: bool) -> None:
@@ -72,6 +73,20 @@ def procesar(listing: dict, chosen: list[runs.Candidate]) -> None:
     st.session_state[SHOWN_RUN] = run.id
     del st.session_state[LISTING]
     ui.report(True, f"Se creó el envío núm. {run.id} para {run.total:,} clientes.")
+
+
+def ask_to_send(listing: dict, chosen: list[runs.Candidate], hidden: int) -> None:
+    """Procesar's last look: what goes out, to whom; the run is created only on Enviar."""
+    question = runs.send_question(chosen, companies, listing["cutoff"], hidden=hidden,
+                                  skip_zero_balance=listing["skip"])  # fmt: skip
+    st.warning(ui.literal(question), icon=":material/send:")
+    yes, no, _ = st.columns([1, 1, 4])
+    if yes.button("Enviar", type="primary"):
+        st.session_state.pop(SEND_ASKED, None)
+        procesar(listing, chosen)
+    if no.button("Cancelar", key="envio-cancelar"):
+        st.session_state.pop(SEND_ASKED, None)
+        st.rerun()
 
 
 def stop_control(run_id: int) -> None:
@@ -171,6 +186,7 @@ with st.form("envio-busqueda"):
                 "customer": customer.strip(),
             }
             st.session_state.pop(EDITOR_INPUTS, None)
+            st.session_state.pop(SEND_ASKED, None)
             selection = st.session_state.setdefault(SELECTION, {})
             for candidate in found:
                 selection.setdefault(candidate.key_text, True)
@@ -221,7 +237,9 @@ if listing is not None:
         if warning := runs.bounce_warning(chosen):
             st.warning(ui.literal(warning), icon="⚠️")
         if st.button("Procesar", type="primary", disabled=not chosen):
-            procesar(listing, chosen)
+            st.session_state[SEND_ASKED] = True
+        if chosen and st.session_state.get(SEND_ASKED):
+            ask_to_send(listing, chosen, len({c.key for c in chosen} - {c.key for c in visible}))
 
 if (confirmed := st.session_state.pop(STOP_CONFIRMED, None)) is not None:
     stop(confirmed)

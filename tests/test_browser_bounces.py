@@ -75,6 +75,7 @@ def test_a_refused_and_a_bounced_address_show_on_the_run_the_catalog_and_reach_t
     total = len(su01_catalog(database))
     search(page, "SU01")
     page.get_by_role("button", name="Procesar").click()
+    page.get_by_role("button", name="Enviar").click()
     expect(page.get_by_role("heading", name="Envío núm. 1 · Terminado")).to_be_visible(
         timeout=120_000
     )

@@ -87,6 +87,7 @@ def test_envio_masivo_sends_exactly_the_selected_customers_and_the_log(
 
     untick(page, [1, 3], len(catalog))
     page.get_by_role("button", name="Procesar").click()
+    page.get_by_role("button", name="Enviar").click()
     expect(page.get_by_role("heading", name=re.compile("Envío núm. 1"))).to_be_visible()
     with database() as session:
         assert runs.progress(session, 1).run.total == len(catalog) - 2
@@ -116,6 +117,7 @@ def start_stalled_run(
     open_send_page(page, app_server, people)
     search(page, "SU01")
     page.get_by_role("button", name="Procesar").click()
+    page.get_by_role("button", name="Enviar").click()
     assert smtp.handler.in_data.wait(60)
 
 
@@ -185,6 +187,7 @@ def test_an_address_the_server_refuses_shows_the_customer_partial_with_the_reaso
     search(page, "SU01")
 
     page.get_by_role("button", name="Procesar").click()
+    page.get_by_role("button", name="Enviar").click()
     expect(page.get_by_role("heading", name="Envío núm. 1 · Terminado")).to_be_visible(
         timeout=120_000
     )

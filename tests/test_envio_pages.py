@@ -2,12 +2,13 @@
 
 import threading
 import zlib
+from datetime import date
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from streamlit.testing.v1 import AppTest
 
-from lib import config
+from lib import config, formatting
 from lib.mail import outbox
 from lib.models import Recipient, SendItem
 from lib.sending import runs, worker
@@ -44,6 +45,14 @@ def tick(at: AppTest, keys: list[str], edits: dict[int, bool], version: int = 0)
         "added_rows": [],
         "deleted_rows": [],
     }
+    return at.run()
+
+
+def procesar(at: AppTest) -> AppTest:
+    """Procesar, then Enviar at its question: the run is created."""
+    button(at, "Procesar").click()
+    at.run()
+    button(at, "Enviar").click()
     return at.run()
 
 
@@ -107,12 +116,38 @@ def test_quitar_todos_and_seleccionar_todos_act_on_the_rows_shown(customers) -> 
     assert list(at.dataframe[0].value["Enviar"]) == [False, True, False]
 
 
+def test_procesar_asks_first_and_nothing_is_created_until_enviar(customers, database) -> None:
+    at = tick(buscar(start(ENVIO, user="ana")), KEYS, {0: False})
+    at.text_input[1].input("6210").run()  # the filter hides 1004273, still selected
+    button(at, "Procesar").click()
+    at.run()
+
+    assert not at.exception
+    (question,) = [w.value for w in at.warning if w.value.startswith("Se enviarán")]
+    assert question == (
+        "Se enviarán 2 estados de cuenta de SM02 · Bajío con fecha de corte "
+        f"{formatting.day(config.load_settings().today())} a 2 clientes (2 correos); incluye 1 "
+        "que el filtro oculta."
+    )
+    assert runs_items(database) == {}
+
+    button(at, "Cancelar").click()
+    at.run()
+    assert not [w for w in at.warning if w.value.startswith("Se enviarán")]
+    assert runs_items(database) == {}
+
+    button(at, "Procesar").click()
+    at.run()
+    button(at, "Enviar").click()
+    at.run()
+    assert runs_items(database) == {1: ["1004273", "1006210"]}
+
+
 def test_procesar_creates_a_run_for_the_selected_customers_and_shows_its_progress(
     customers, database
 ) -> None:
     at = tick(buscar(start(ENVIO, user="ana")), KEYS, {0: False})
-    button(at, "Procesar").click()
-    at.run()
+    procesar(at)
 
     assert not at.exception
     assert at.success[0].value == "Se creó el envío núm. 1 para 2 clientes."
@@ -125,11 +160,9 @@ def test_procesar_creates_a_run_for_the_selected_customers_and_shows_its_progres
 
 def test_a_second_procesar_for_the_same_customers_is_refused(customers, database) -> None:
     at = buscar(start(ENVIO, user="ana"))
-    button(at, "Procesar").click()
-    at.run()
+    procesar(at)
     at = buscar(at)
-    button(at, "Procesar").click()
-    at.run()
+    procesar(at)
 
     assert at.error[0].value.startswith(
         "3 de estos clientes ya están en un envío en curso (núm. 1)"
@@ -139,8 +172,7 @@ def test_a_second_procesar_for_the_same_customers_is_refused(customers, database
 
 def test_detener_asks_first_then_leaves_the_customers_not_sent(customers, database) -> None:
     at = buscar(start(ENVIO, user="ana"))
-    button(at, "Procesar").click()
-    at.run()
+    procesar(at)
     button(at, "Detener envío").click()
     at.run()
 
@@ -165,8 +197,7 @@ def test_a_run_waiting_for_the_mail_server_says_why_and_can_still_be_stopped(
     customers, database, tmp_path
 ) -> None:
     at = buscar(start(ENVIO, user="ana"))
-    button(at, "Procesar").click()
-    at.run()
+    procesar(at)
     (tmp_path / "archivo").write_text("no es una carpeta")
     unwritable = outbox.Outbox(tmp_path / "archivo" / "outbox")
     waited = worker.Worker(database, config.load_settings(), transport=unwritable).step()
@@ -192,8 +223,7 @@ def send_everything(database: sessionmaker[Session], tmp_settings: config.Settin
 
 def test_coming_back_shows_the_finished_run_with_its_outcomes_and_log(customers, database) -> None:
     at = buscar(start(ENVIO, user="ana"))
-    button(at, "Procesar").click()
-    at.run()
+    procesar(at)
     with database() as session, session.begin():
         item = session.query(SendItem).filter_by(customer_no="1004273").one()
         item.status, item.error = ItemStatus.FAILED, "550 5.1.1 No existe"
@@ -213,8 +243,7 @@ def test_coming_back_shows_the_finished_run_with_its_outcomes_and_log(customers,
 
 def test_historial_lists_runs_and_retries_only_the_failed(customers, database) -> None:
     at = buscar(start(ENVIO, user="ana"))
-    button(at, "Procesar").click()
-    at.run()
+    procesar(at)
     with database() as session, session.begin():
         items = session.query(SendItem).order_by(SendItem.id).all()
         items[0].status, items[0].error = ItemStatus.FAILED, "550 no"
@@ -241,8 +270,7 @@ def test_historial_lists_runs_and_retries_only_the_failed(customers, database) -
 
 def test_historial_resends_the_uncertain_only_after_confirmation(customers, database) -> None:
     at = buscar(start(ENVIO, user="ana"))
-    button(at, "Procesar").click()
-    at.run()
+    procesar(at)
     with database() as session, session.begin():
         item = session.query(SendItem).filter_by(customer_no="1006210").one()
         item.status, item.error = ItemStatus.UNCERTAIN, runs.UNCERTAIN_REASON
@@ -264,8 +292,7 @@ def test_historial_without_runs_says_so(customers) -> None:
 
 def test_home_charts_the_last_30_days_of_sends(customers, database) -> None:
     at = buscar(start(ENVIO, user="ana"))
-    button(at, "Procesar").click()
-    at.run()
+    procesar(at)
     send_everything(database, config.load_settings())
 
     at = start(user="ana")
@@ -273,3 +300,24 @@ def test_home_charts_the_last_30_days_of_sends(customers, database) -> None:
     assert "Envíos de los últimos 30 días" in [s.value for s in at.subheader]
     totals = at.dataframe[-1].value
     assert totals.loc["SM02", "Enviado"] == 3
+
+
+def candidate(company: str, number: str, emails: str) -> runs.Candidate:
+    return runs.Candidate(company, number, f"CLIENTE {number}", emails, {})
+
+
+def test_the_question_counts_statements_customers_and_addresses_in_good_spanish() -> None:
+    one = [candidate("SM02", "1", "a@x.mx")]
+    several = [candidate("SM02", "1", "a@x.mx;b@x.mx"), candidate("SU01", "2", "c@x.mx")]
+    names = {"SM02": "SM02 · Bajío", "SU01": "SU01 · Aqua"}
+    cutoff = date(2026, 11, 28)
+
+    assert runs.send_question(one, names, cutoff) == (
+        "Se enviarán 1 estado de cuenta de SM02 · Bajío con fecha de corte 28/11/2026 a "
+        "1 cliente (1 correo)."
+    )
+    assert runs.send_question(several, names, cutoff, skip_zero_balance=True) == (
+        "Se enviarán 2 estados de cuenta de las sociedades SM02, SU01 con fecha de corte "
+        "28/11/2026 a 2 clientes (3 correos); los que no tienen saldo quedan en el log como "
+        "«sin saldo»."
+    )

@@ -260,6 +260,11 @@ def test_manual_screens_of_the_analista(
     camera.shot("31_envio_lista", page.get_by_role("heading", name="Envío masivo estado de cuenta"),
                 page.get_by_role("button", name="Procesar"), height=1400, width=1600)  # fmt: skip
     page.get_by_role("button", name="Procesar").click()
+    question = page.get_by_text(re.compile(r"^Se enviarán \d+ estados de cuenta de SU01"))
+    expect(question).to_be_visible()
+    camera.shot("31b_envio_confirmar", page.get_by_role("button", name="Procesar"), question,
+                page.get_by_role("button", name="Enviar"), height=1400, width=1600)  # fmt: skip
+    page.get_by_role("button", name="Enviar").click()
     finished = page.get_by_role("heading", name=re.compile(r"Envío núm\. 1 · Terminado"))
     expect(finished).to_be_visible(timeout=120_000)
     expect(alert(page, "El log se envió a ana@e.example.")).to_be_visible()
@@ -279,7 +284,7 @@ def test_manual_screens_of_the_analista(
                 page.get_by_role("button", name=re.compile(r"^Reintentar fallidos")),
                 height=1400, width=1600)  # fmt: skip
 
-    assert len(camera.taken) == 15
+    assert len(camera.taken) == 16
 
 
 def test_manual_screens_of_the_admin(

@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from lib import bounce_marks, catalog, normalize
+from lib import bounce_marks, catalog, emails, formatting, normalize
 from lib.models import (
     AddressBounce,
     AuditEvent,
@@ -139,6 +139,41 @@ def bounce_warning(chosen: Sequence[Candidate]) -> str:
         f"envíos anteriores: {listed}. Corrígelos en el Catálogo Envío Masivo o quítalos de "
         "la selección antes de Procesar."
     )
+
+
+def send_question(
+    chosen: Sequence[Candidate],
+    companies: dict[str, str],
+    cutoff: date,
+    *,
+    hidden: int = 0,
+    skip_zero_balance: bool = False,
+) -> str:
+    """The last look before Procesar sends: how many statements, of which sociedad, for which
+    fecha de corte, to how many customers and addresses, and what the filter hides.
+    """
+    codes = sorted({c.company_code for c in chosen})
+    if len(codes) == 1:
+        where = f"de {companies.get(codes[0], codes[0])}"
+    else:
+        where = f"de las sociedades {', '.join(codes)}"
+    addresses = sum(len([a for a in c.emails.split(emails.SEPARATOR) if a]) for c in chosen)
+    count = len(chosen)
+    question = (
+        f"Se enviarán {count:,} {_plural(count, 'estado', 'estados')} de cuenta {where} con "
+        f"fecha de corte {formatting.day(cutoff)} a {count:,} "
+        f"{_plural(count, 'cliente', 'clientes')} ({addresses:,} "
+        f"{_plural(addresses, 'correo', 'correos')})"
+    )
+    if hidden:
+        question += f"; incluye {hidden:,} que el filtro oculta"
+    if skip_zero_balance:
+        question += "; los que no tienen saldo quedan en el log como «sin saldo»"
+    return question + "."
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many
 
 
 def matching(found: Sequence[Candidate], text: str) -> list[Candidate]:
