@@ -14,6 +14,7 @@ from lib.sending.status import RETRIED_ITEM_STATES, ItemStatus, RunStatus
 ui.page_guard()
 
 CONFIRM_UNCERTAIN = "historial-confirmar-inciertos"
+RETRY_ASKED = "historial-reintentar"
 
 
 def retry(run_id: int, include_uncertain: bool) -> None:
@@ -37,6 +38,26 @@ def retry(run_id: int, include_uncertain: bool) -> None:
         f"Se creó el envío núm. {again.id} con {again.total:,} clientes; "
         "su avance está en Envío masivo estado de cuenta.",
     )
+
+
+def ask_to_retry(run_id: int, include_uncertain: bool) -> None:
+    """Reintentar's last look: what goes out, to whom; the run is created only on Enviar."""
+    try:
+        with ui.session() as session:
+            question = runs.retry_question(session, run_id, companies,
+                                           include_uncertain=include_uncertain)  # fmt: skip
+    except InvalidValue as exc:
+        st.session_state.pop(RETRY_ASKED, None)
+        ui.refuse(exc)
+        return
+    st.warning(ui.literal(question), icon=":material/send:")
+    yes, no, _ = st.columns([1, 1, 4])
+    if yes.button("Enviar", type="primary"):
+        st.session_state.pop(RETRY_ASKED, None)
+        retry(run_id, include_uncertain)
+    if no.button("Cancelar"):
+        st.session_state.pop(RETRY_ASKED, None)
+        st.rerun()
 
 
 st.title("Historial de envíos")
@@ -104,7 +125,7 @@ ui.log_download(run, log, left)
 failed = sum(by_run.get(run.id, {}).get(status, 0) for status in RETRIED_ITEM_STATES)
 uncertain = by_run.get(run.id, {}).get(ItemStatus.UNCERTAIN, 0)
 if middle.button(f"Reintentar fallidos ({failed})", disabled=not failed):
-    retry(run.id, include_uncertain=False)
+    st.session_state[RETRY_ASKED] = (run.id, False)
 if uncertain:
     st.warning(
         f"{uncertain} correos quedaron **inciertos**: el envío se interrumpió mientras se "
@@ -116,4 +137,7 @@ if uncertain:
     if right.button(
         f"Reintentar fallidos e inciertos ({failed + uncertain})", disabled=not confirmed
     ):
-        retry(run.id, include_uncertain=True)
+        st.session_state[RETRY_ASKED] = (run.id, True)
+asked = st.session_state.get(RETRY_ASKED)
+if asked is not None and asked[0] == run.id:
+    ask_to_retry(*asked)

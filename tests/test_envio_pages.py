@@ -262,6 +262,17 @@ def test_historial_lists_runs_and_retries_only_the_failed(customers, database) -
     assert button(at, "Reintentar fallidos e inciertos (2)").disabled
     button(at, "Reintentar fallidos (1)").click()
     at.run()
+    (question,) = [w.value for w in at.warning if w.value.startswith("Se enviarán")]
+    assert question.startswith("Se enviarán 1 estado de cuenta de SM02 · Bajío con fecha de")
+    assert question.endswith("a 1 cliente (1 correo).")
+    assert 2 not in runs_items(database)
+    button(at, "Cancelar").click()
+    at.run()
+    assert 2 not in runs_items(database)
+    button(at, "Reintentar fallidos (1)").click()
+    at.run()
+    button(at, "Enviar").click()
+    at.run()
 
     assert not at.exception
     assert at.success[0].value.startswith("Se creó el envío núm. 2 con 1 clientes")
@@ -280,6 +291,9 @@ def test_historial_resends_the_uncertain_only_after_confirmation(customers, data
     assert "quedaron **inciertos**" in at.warning[0].value
     at.checkbox[0].check().run()
     button(at, "Reintentar fallidos e inciertos (1)").click()
+    at.run()
+    assert 2 not in runs_items(database)
+    button(at, "Enviar").click()
     at.run()
 
     assert runs_items(database)[2] == ["1006210"]

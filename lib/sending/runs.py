@@ -415,6 +415,39 @@ def retry(
 ) -> SendRun:
     """A new run for the customers of `run_id` that failed (and, if asked, the uncertain ones)."""
     original = progress(session, run_id).run
+    keys = _retried(session, run_id, include_uncertain)
+    return create_run(
+        session,
+        username=username,
+        notify_email=notify_email,
+        keys=keys,
+        cutoff=original.cutoff_date,
+        run_date=run_date,
+        skip_zero_balance=original.skip_zero_balance,
+        company_filter=original.company_code,
+        customer_filter=original.customer_filter,
+        retry_of=run_id,
+    )
+
+
+def retry_question(
+    session: Session, run_id: int, companies: dict[str, str], *, include_uncertain: bool = False
+) -> str:
+    """Reintentar fallidos' last look, with the numbers `retry` would send (the catalog's
+    addresses as they are now, which the retry takes).
+    """
+    original = progress(session, run_id).run
+    keys = _retried(session, run_id, include_uncertain)
+    entries = _catalog_entries(session, sorted({code for code, _ in keys}))
+    chosen = [
+        Candidate(code, number, "", (entries.get((code, number)) or ("", ""))[1], {})
+        for code, number in keys
+    ]
+    return send_question(chosen, companies, original.cutoff_date,
+                         skip_zero_balance=original.skip_zero_balance)  # fmt: skip
+
+
+def _retried(session: Session, run_id: int, include_uncertain: bool) -> list[Key]:
     states = (
         (*RETRIED_ITEM_STATES, ItemStatus.UNCERTAIN) if include_uncertain else RETRIED_ITEM_STATES
     )
@@ -425,18 +458,7 @@ def retry(
     ).all()
     if not keys:
         raise normalize.InvalidValue(f"el envío {run_id} no tiene clientes por reintentar")
-    return create_run(
-        session,
-        username=username,
-        notify_email=notify_email,
-        keys=[(code, customer) for code, customer in keys],
-        cutoff=original.cutoff_date,
-        run_date=run_date,
-        skip_zero_balance=original.skip_zero_balance,
-        company_filter=original.company_code,
-        customer_filter=original.customer_filter,
-        retry_of=run_id,
-    )
+    return [(code, customer) for code, customer in keys]
 
 
 @dataclass(frozen=True)
