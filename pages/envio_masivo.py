@@ -1,6 +1,7 @@
 """Envío masivo estado de cuenta (manual section 3): pick the customers, Procesar, follow the run.
 
-Procesar only writes the run; a worker sends it, so leaving the page does not stop anything.
+Procesar asks first (what goes out, to whom); its Enviar only writes the run and a worker
+sends it, so leaving the page does not stop anything.
 The selection is a `{customer: bool}` dict in session state, never the editor's own output.
 """
 
@@ -73,20 +74,6 @@ def procesar(listing: dict, chosen: list[runs.Candidate]) -> None:
     st.session_state[SHOWN_RUN] = run.id
     del st.session_state[LISTING]
     ui.report(True, f"Se creó el envío núm. {run.id} para {run.total:,} clientes.")
-
-
-def ask_to_send(listing: dict, chosen: list[runs.Candidate], hidden: int) -> None:
-    """Procesar's last look: what goes out, to whom; the run is created only on Enviar."""
-    question = runs.send_question(chosen, companies, listing["cutoff"], hidden=hidden,
-                                  skip_zero_balance=listing["skip"])  # fmt: skip
-    st.warning(ui.literal(question), icon=":material/send:")
-    yes, no, _ = st.columns([1, 1, 4])
-    if yes.button("Enviar", type="primary"):
-        st.session_state.pop(SEND_ASKED, None)
-        procesar(listing, chosen)
-    if no.button("Cancelar", key="envio-cancelar"):
-        st.session_state.pop(SEND_ASKED, None)
-        st.rerun()
 
 
 def stop_control(run_id: int) -> None:
@@ -239,7 +226,11 @@ if listing is not None:
         if st.button("Procesar", type="primary", disabled=not chosen):
             st.session_state[SEND_ASKED] = True
         if chosen and st.session_state.get(SEND_ASKED):
-            ask_to_send(listing, chosen, len({c.key for c in chosen} - {c.key for c in visible}))
+            hidden = len({c.key for c in chosen} - {c.key for c in visible})
+            question = runs.send_question(chosen, companies, listing["cutoff"], hidden=hidden,
+                                          skip_zero_balance=listing["skip"])  # fmt: skip
+            if ui.confirm_send(question, SEND_ASKED):
+                procesar(listing, chosen)
 
 if (confirmed := st.session_state.pop(STOP_CONFIRMED, None)) is not None:
     stop(confirmed)

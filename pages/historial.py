@@ -50,14 +50,8 @@ def ask_to_retry(run_id: int, include_uncertain: bool) -> None:
         st.session_state.pop(RETRY_ASKED, None)
         ui.refuse(exc)
         return
-    st.warning(ui.literal(question), icon=":material/send:")
-    yes, no, _ = st.columns([1, 1, 4])
-    if yes.button("Enviar", type="primary"):
-        st.session_state.pop(RETRY_ASKED, None)
+    if ui.confirm_send(question, RETRY_ASKED):
         retry(run_id, include_uncertain)
-    if no.button("Cancelar"):
-        st.session_state.pop(RETRY_ASKED, None)
-        st.rerun()
 
 
 st.title("Historial de envíos")
@@ -139,5 +133,8 @@ if uncertain:
     ):
         st.session_state[RETRY_ASKED] = (run.id, True)
 asked = st.session_state.get(RETRY_ASKED)
+if asked is not None and asked[1] and not st.session_state.get(CONFIRM_UNCERTAIN):
+    del st.session_state[RETRY_ASKED]  # the inciertos' box was unticked after asking
+    asked = None
 if asked is not None and asked[0] == run.id:
     ask_to_retry(*asked)

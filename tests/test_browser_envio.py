@@ -13,7 +13,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib.models import Recipient
+from lib.catalog import company_choices
+from lib.models import Recipient, SendRun
 from lib.sending import runs
 from tests.mailserver import MailServer
 from tests.support import AppServer
@@ -86,7 +87,24 @@ def test_envio_masivo_sends_exactly_the_selected_customers_and_the_log(
     ).to_be_visible()
 
     untick(page, [1, 3], len(catalog))
+    chosen = [c for i, c in enumerate(catalog) if i not in (1, 3)]
+    with database() as session:
+        name = company_choices(session)["SU01"]
+    addresses = sum(len(c.emails.split(";")) for c in chosen)
+    question = page.get_by_text(
+        f"Se enviarán {len(chosen)} estados de cuenta de {name} con fecha de corte "
+        f"{date.today():%d/%m/%Y} a {len(chosen)} clientes ({addresses} correos)."
+    )
     page.get_by_role("button", name="Procesar").click()
+    expect(question).to_be_visible()
+    page.get_by_role("button", name="Cancelar").click()
+    expect(question).to_be_hidden()
+    expect(page.get_by_text(f"{len(chosen)} de {len(catalog)} clientes")).to_be_visible()
+    with database() as session:
+        assert session.query(SendRun).count() == 0, "Procesar and Cancelar create nothing"
+
+    page.get_by_role("button", name="Procesar").click()
+    expect(question).to_be_visible()
     page.get_by_role("button", name="Enviar").click()
     expect(page.get_by_role("heading", name=re.compile("Envío núm. 1"))).to_be_visible()
     with database() as session:
@@ -99,7 +117,6 @@ def test_envio_masivo_sends_exactly_the_selected_customers_and_the_log(
     assert metric(page, "Enviados") == str(len(catalog) - 2)
     assert metric(page, "Pendientes") == "0"
     expect(page.get_by_text(f"El log se envió a {ANA}.")).to_be_visible()
-    chosen = [c for i, c in enumerate(catalog) if i not in (1, 3)]
     expected = sorted(c.emails.split(";")[0] for c in chosen)
     received = sorted(m.recipients[0] for m in smtp.received if ANA not in m.recipients)
     assert received == expected

@@ -56,6 +56,11 @@ def procesar(at: AppTest) -> AppTest:
     return at.run()
 
 
+def questions(at: AppTest) -> list[str]:
+    """The send question(s) shown (Procesar's or Reintentar fallidos')."""
+    return [w.value for w in at.warning if w.value.startswith("Se enviarán")]
+
+
 def caption(at: AppTest) -> str:
     return next(c.value for c in at.caption if "clientes seleccionados" in c.value)
 
@@ -292,10 +297,25 @@ def test_historial_resends_the_uncertain_only_after_confirmation(customers, data
     at.checkbox[0].check().run()
     button(at, "Reintentar fallidos e inciertos (1)").click()
     at.run()
+    today = formatting.day(config.load_settings().today())
+    assert questions(at) == [
+        f"Se enviarán 1 estado de cuenta de SM02 · Bajío con fecha de corte {today} a 1 cliente "
+        "(1 correo)."
+    ]
     assert 2 not in runs_items(database)
+
+    at.checkbox[0].uncheck().run()  # changed their mind: the question goes with the tick
+    assert questions(at) == []
+    at.checkbox[0].check().run()
+    assert questions(at) == [], "ticking again does not bring the question back by itself"
+    assert 2 not in runs_items(database)
+
+    button(at, "Reintentar fallidos e inciertos (1)").click()
+    at.run()
     button(at, "Enviar").click()
     at.run()
 
+    assert not at.exception
     assert runs_items(database)[2] == ["1006210"]
 
 
@@ -335,3 +355,43 @@ def test_the_question_counts_statements_customers_and_addresses_in_good_spanish(
         "28/11/2026 a 2 clientes (3 correos); los que no tienen saldo quedan en el log como "
         "«sin saldo»."
     )
+
+
+def test_the_retry_question_counts_what_the_retry_would_send_and_creates_nothing(
+    sessions: sessionmaker[Session],
+) -> None:
+    seed_catalog(sessions)
+    with sessions() as session, session.begin():
+        for number, address in (("1006210", "a@x.mx"), ("1000001", "c@x.mx")):
+            session.add(Recipient(company_code="SM02", customer_no=number, emails=address,
+                                  created_by="seed", updated_by="seed"))  # fmt: skip
+        run_id = runs.create_run(
+            session,
+            username="ana",
+            notify_email="ana@e.example",
+            keys=[("SM02", n) for n in ("1004273", "1006210", "1000001")],
+            cutoff=date(2026, 11, 28),
+            run_date=date(2026, 12, 1),
+            skip_zero_balance=True,
+        ).id
+    with sessions() as session, session.begin():
+        states = {"1004273": ItemStatus.SENT, "1006210": ItemStatus.BOUNCED,
+                  "1000001": ItemStatus.UNCERTAIN}  # fmt: skip
+        for item in session.query(SendItem).filter_by(run_id=run_id):
+            item.status = states[item.customer_no]
+        # The retry takes the catalog's addresses as they are now, and so does the question.
+        session.query(Recipient).filter_by(customer_no="1006210").one().emails = "a@x.mx;b@x.mx"
+    names = {"SM02": "SM02 · Bajío"}
+
+    with sessions() as session:
+        failed = runs.retry_question(session, run_id, names)
+        both = runs.retry_question(session, run_id, names, include_uncertain=True)
+        created = session.query(SendItem.run_id).distinct().all()
+
+    assert failed == (
+        "Se enviarán 1 estado de cuenta de SM02 · Bajío con fecha de corte 28/11/2026 a 1 cliente "
+        "(2 correos); los que no tienen saldo quedan en el log como «sin saldo»."
+    )
+    assert both.startswith("Se enviarán 2 estados de cuenta de SM02 · Bajío con fecha de corte")
+    assert "a 2 clientes (3 correos);" in both
+    assert created == [(run_id,)]

@@ -148,6 +148,23 @@ def report(ok: bool, message: str) -> None:
     st.rerun()
 
 
+def confirm_send(question: str, asked: str) -> bool:
+    """The last look before a send: `question` (built in lib) with Enviar and Cancelar.
+
+    `asked` is the session key that keeps the question up; either button drops it. True on
+    Enviar, and the caller sends; Cancelar reruns the page with nothing done.
+    """
+    st.warning(literal(question), icon=":material/send:")
+    yes, no, _ = st.columns([1, 1, 4])
+    if no.button("Cancelar", key=f"{asked}-cancelar"):
+        st.session_state.pop(asked, None)
+        st.rerun()
+    if yes.button("Enviar", type="primary", key=f"{asked}-enviar"):
+        st.session_state.pop(asked, None)
+        return True
+    return False
+
+
 OUTCOME_FIGURES = (
     ("Enviados", ItemStatus.SENT),
     ("Con error", ItemStatus.FAILED),
