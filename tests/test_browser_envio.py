@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from lib import config
 from lib.catalog import company_choices
 from lib.models import Recipient, SendRun
 from lib.sending import runs
@@ -93,7 +94,7 @@ def test_envio_masivo_sends_exactly_the_selected_customers_and_the_log(
     addresses = sum(len(c.emails.split(";")) for c in chosen)
     question = page.get_by_text(
         f"Se enviarán {len(chosen)} estados de cuenta de {name} con fecha de corte "
-        f"{date.today():%d/%m/%Y} a {len(chosen)} clientes ({addresses} correos)."
+        f"{config.load_settings().today():%d/%m/%Y} a {len(chosen)} clientes ({addresses} correos)."
     )
     page.get_by_role("button", name="Procesar").click()
     expect(question).to_be_visible()
