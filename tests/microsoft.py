@@ -198,6 +198,9 @@ class StoredMessage:
     raw: bytes
 
 
+EXPIRED = {"code": "InvalidAuthenticationToken", "message": "Access token has expired."}
+
+
 class GraphServer(_Server):
     """`sendMail`, and the sender mailbox's `GET /users/{m}/messages` (ordered by arrival,
     `$filter=receivedDateTime ge …`, pages of `$top` with `@odata.nextLink`) and each
@@ -226,8 +229,7 @@ class _GraphHandler(BaseHTTPRequestHandler):
         accepted = graph.replies.accepted_tokens
         token = self.headers.get("Authorization", "").removeprefix("Bearer ")
         if accepted is not None and token not in accepted:
-            expired = {"code": "InvalidAuthenticationToken", "message": "Access token has expired."}
-            self._reply(401, {}, json.dumps({"error": expired}).encode())
+            self._reply(401, {}, json.dumps({"error": EXPIRED}).encode())
             return
         if graph.get_replies:
             status, headers, body = graph.get_replies.pop(0)
@@ -274,16 +276,9 @@ class _GraphHandler(BaseHTTPRequestHandler):
         graph.calls.append(GraphCall(self.path, authorization, json.loads(self.rfile.read(length))))
         accepted = graph.replies.accepted_tokens
         if accepted is not None and authorization.removeprefix("Bearer ") not in accepted:
-            expired = {"code": "InvalidAuthenticationToken", "message": "Access token has expired."}
-            status, headers, body = 401, {}, {"error": expired}
+            status, headers, body = 401, {}, {"error": EXPIRED}
         elif graph.replies.queue:
             status, headers, body = graph.replies.queue.pop(0)
         else:
             status, headers, body = 202, {}, {}
-        data = json.dumps(body).encode() if body else b""
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self._reply(status, headers, json.dumps(body).encode() if body else b"")
