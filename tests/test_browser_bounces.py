@@ -20,7 +20,13 @@ from tests import mailstack
 from tests.mailstack import ANALYST, PASSWORD, REFUSED, SENDER, STALE, USER
 from tests.support import AppServer
 from tests.test_browser import settle
-from tests.test_browser_envio import metric, open_send_page, search, su01_catalog
+from tests.test_browser_envio import (
+    metric,
+    open_send_page,
+    search,
+    send_first_run,
+    su01_catalog,
+)
 from tests.test_imap_bounces import run_cli
 
 
@@ -74,12 +80,7 @@ def test_a_refused_and_a_bounced_address_show_on_the_run_the_catalog_and_reach_t
     refused_customer, bounced_customer = readdress_su01(database)
     total = len(su01_catalog(database))
     search(page, "SU01")
-    page.get_by_role("button", name="Procesar").click()
-    page.get_by_role("button", name="Enviar").click()
-    expect(page.get_by_role("heading", name="Envío núm. 1 · Terminado")).to_be_visible(
-        timeout=120_000
-    )
-    settle(page)
+    send_first_run(page)
     assert metric(page, "Parciales") == "1"
     mailstack.wait_for(
         lambda: through_postfix.dovecot.count() == 1, 15, "the bounce", through_postfix

@@ -72,6 +72,16 @@ def untick(page: Page, rows: list[int], total: int) -> None:
         settle(page)
 
 
+def send_first_run(page: Page) -> None:
+    """Procesar, Enviar at its question, and wait until the first run is Terminado."""
+    page.get_by_role("button", name="Procesar").click()
+    page.get_by_role("button", name="Enviar").click()
+    expect(page.get_by_role("heading", name="Envío núm. 1 · Terminado")).to_be_visible(
+        timeout=120_000
+    )
+    settle(page)
+
+
 def metric(page: Page, label: str) -> str:
     block = page.locator('[data-testid="stMetric"]').filter(has_text=label)
     return block.locator('[data-testid="stMetricValue"]').inner_text()
@@ -204,12 +214,7 @@ def test_an_address_the_server_refuses_shows_the_customer_partial_with_the_reaso
     smtp.faults.refuse[refused] = "550 5.1.1 User unknown"
     search(page, "SU01")
 
-    page.get_by_role("button", name="Procesar").click()
-    page.get_by_role("button", name="Enviar").click()
-    expect(page.get_by_role("heading", name="Envío núm. 1 · Terminado")).to_be_visible(
-        timeout=120_000
-    )
-    settle(page)
+    send_first_run(page)
 
     assert metric(page, "Parciales") == "1"
     assert metric(page, "Enviados") == str(len(catalog) - 1)
