@@ -4,12 +4,16 @@ import streamlit as st
 
 from lib import catalog, formatting, ui
 from lib.normalize import InvalidValue
+from lib.sending import trial
 from lib.statements import message
 
 ui.page_guard()
 
 st.title("Estado de cuenta › Vista previa")
-st.caption("Muestra el correo y el PDF tal como se enviarían a un cliente; no envía nada.")
+st.caption(
+    "Muestra el correo y el PDF tal como se enviarían a un cliente; no le envía nada. "
+    "**Enviarme una prueba** te manda ese mismo correo solo a ti."
+)
 with ui.session() as session:
     companies = catalog.company_choices(session)
 
@@ -54,3 +58,19 @@ if (shown := st.session_state.get("estado-mostrado")) is not None:
         mime="application/pdf",
         icon=":material/picture_as_pdf:",
     )
+    if shown.recipients and st.button("Enviarme una prueba", icon=":material/forward_to_inbox:"):
+        try:
+            with st.spinner("Enviando la prueba…"):
+                sent = trial.send(
+                    ui.sessions(),
+                    ui.settings(),
+                    username=ui.actor(),
+                    company=statement.company.code,
+                    customer_no=statement.customer.code,
+                    cutoff=statement.cutoff_date,
+                )
+        except InvalidValue as exc:
+            ui.refuse(exc)
+        else:
+            st.success(ui.literal(f"Prueba enviada a {sent.to}."))
+            st.caption(ui.literal(sent.reply))

@@ -1,6 +1,7 @@
 """The one customer → ready email step: the statement drawn as PDF, subject and body from
 templates, built with the standard library's `EmailMessage`. The worker, Vista previa and
-`lib.cli statement` all go through `ready`, so what is previewed is what is sent.
+`lib.cli statement` all go through `ready`, so what is previewed is what is sent; Enviarme una
+prueba (`lib.sending.trial`) re-addresses that same email with `compose`.
 
 Render and send are separate steps: sending is `lib.mail`'s.
 """
@@ -120,14 +121,28 @@ def ready(
     """
     document = pdf.render(statement, logo=pdf.logo_for(data_dir, statement.company.code))
     name = attachment_name(statement.customer.code, sent_on)
-    message = envelope.new_message(
-        subject=subject(statement), mail_from=mail_from, to=", ".join(recipients)
+    message = compose(
+        subject(statement),
+        body(statement),
+        document,
+        name,
+        mail_from=mail_from,
+        to=", ".join(recipients),
     )
-    text = body(statement)
+    return Ready(statement, recipients, message, document, name)
+
+
+def compose(
+    subject_line: str, text: str, document: bytes, name: str, *, mail_from: str, to: str
+) -> EmailMessage:
+    """The email's shape, text and HTML alike with the PDF attached; the send and Enviarme una
+    prueba (its own To, subject and first paragraph) both go through it.
+    """
+    message = envelope.new_message(subject=subject_line, mail_from=mail_from, to=to)
     message.set_content(text)
     message.add_alternative(html_body(text), subtype="html")
     message.add_attachment(document, maintype="application", subtype="pdf", filename=name)
-    return Ready(statement, recipients, message, document, name)
+    return message
 
 
 def preview(
