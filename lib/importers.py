@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import normalize, tables
-from lib.models import AuditEvent, Company, Customer, OpenItem, search_name, utcnow
+from lib import normalize, open_item_imports, tables
+from lib.models import AuditEvent, Company, Customer, search_name, utcnow
 
 Parser = Callable[[object], Any]
 Record = dict[str, Any]
@@ -49,6 +49,14 @@ class RowError:
         )
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Who imports which file: the open-items import keeps both with what it replaces."""
+
+    filename: str
+    username: str
+
+
 @dataclass
 class ImportResult:
     kind: str
@@ -59,6 +67,7 @@ class ImportResult:
     companies: tuple[str, ...] = ()
     errors: list[RowError] = field(default_factory=list)
     sheet_note: str = ""  # which sheet of the workbook was read, when it had several
+    effects: tuple[open_item_imports.Effect, ...] = ()  # open items per sociedad, now → after
 
     @property
     def ok(self) -> bool:
@@ -219,7 +228,7 @@ def _existing_customers(session: Session, company_codes: set[str]) -> set[tuple[
     return {(c, n) for c, n in rows}
 
 
-def import_companies(session: Session, table: tables.Table) -> ImportResult:
+def import_companies(session: Session, table: tables.Table, _origin: Origin) -> ImportResult:
     records, errors = parse_rows(table, COMPANY_COLUMNS)
     errors += _duplicates(records, lambda r: (r["code"],))
     result = ImportResult("companies", rows=len(table.rows), errors=errors)
@@ -238,7 +247,7 @@ def import_companies(session: Session, table: tables.Table) -> ImportResult:
     return result
 
 
-def import_customers(session: Session, table: tables.Table) -> ImportResult:
+def import_customers(session: Session, table: tables.Table, _origin: Origin) -> ImportResult:
     records, errors = parse_rows(table, CUSTOMER_COLUMNS)
     errors += _duplicates(records, lambda r: (r["company_code"], r["customer_no"]))
     errors += _unknown_keys(session, records, customers=False)
@@ -262,7 +271,7 @@ def import_customers(session: Session, table: tables.Table) -> ImportResult:
     return result
 
 
-def import_open_items(session: Session, table: tables.Table) -> ImportResult:
+def import_open_items(session: Session, table: tables.Table, origin: Origin) -> ImportResult:
     records, errors = parse_rows(table, OPEN_ITEM_COLUMNS)
     # The same document twice would count its balance twice.
     errors += _duplicates(
@@ -276,9 +285,10 @@ def import_open_items(session: Session, table: tables.Table) -> ImportResult:
     for _, record in records:
         record["due_date"] = record["due_date"] or record["doc_date"]
         record.setdefault("reference", "")
-    replaced = session.execute(delete(OpenItem).where(OpenItem.company_code.in_(codes)))
-    _insert(session, OpenItem, [r for _, r in records])
-    result.inserted, result.replaced = len(records), replaced.rowcount
+    result.replaced, effects = open_item_imports.replace(
+        session, [r for _, r in records], username=origin.username, filename=origin.filename
+    )
+    result.inserted, result.effects = len(records), tuple(effects)
     result.companies = tuple(sorted(codes))
     return result
 
@@ -296,7 +306,7 @@ def _insert(session: Session, model: type, records: list[Record]) -> None:
 class Kind:
     label: str
     columns: tuple[Column, ...]
-    run: Callable[[Session, tables.Table], ImportResult]
+    run: Callable[[Session, tables.Table, Origin], ImportResult]
     rule: str
 
     def template(self) -> bytes:
@@ -335,9 +345,12 @@ def import_file(
     *,
     username: str,
     progress: Callable[[float, str], None] | None = None,
+    dry_run: bool = False,
 ) -> ImportResult:
     """Read, check and apply one file in one transaction, and leave an audit entry.
 
+    With `dry_run` the import is done the same way and rolled back: the result (and the
+    open items' effect per sociedad) is exactly what applying the file would do.
     `progress(fraction, step)` is told how far along it is; reading a large `.xlsx` is most
     of the time, so reading counts for the first 70 %.
     """
@@ -348,14 +361,18 @@ def import_file(
     except tables.TableError as exc:
         return ImportResult(kind, errors=[RowError(None, "", str(exc))])
     report(0.7, f"Revisando y guardando {len(table.rows):,} filas…")
-    with sessions() as session, session.begin():
+    with sessions() as session:
         try:
-            result = KINDS[kind].run(session, table)
+            result = KINDS[kind].run(session, table, Origin(filename, username))
         except tables.TableError as exc:
+            session.rollback()
             return ImportResult(kind, rows=len(table.rows), errors=[RowError(None, "", str(exc))])
         result.sheet_note = table.note
-        if result.ok:
+        if result.ok and not dry_run:
             session.add(_audit(result, filename, username))
+            session.commit()
+        else:
+            session.rollback()
     report(1.0, "Listo")
     return result
 
@@ -369,6 +386,8 @@ def _audit(result: ImportResult, filename: str, username: str) -> AuditEvent:
         "replaced": result.replaced,
         "companies": list(result.companies),
     }
+    if result.effects:
+        details["items"] = {e.code: [e.before.items, e.after.items] for e in result.effects}
     return AuditEvent(
         username=username,
         action="import",

@@ -150,6 +150,46 @@ class OpenItem(Base):
     currency: Mapped[str] = mapped_column(String(3))
 
 
+class OpenItemImport(Base):
+    """The last open-items import of a sociedad, kept with the items it replaced so that it
+    can be undone: an import is a full snapshot, and a file of "just the new invoices" would
+    otherwise lose every other open item for good. One per sociedad; a newer import drops it.
+    """
+
+    __tablename__ = "open_item_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_code: Mapped[str] = mapped_column(
+        String(10), ForeignKey("companies.code", ondelete="CASCADE"), unique=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    username: Mapped[str] = mapped_column(String(80))
+    filename: Mapped[str] = mapped_column(String(255))
+    replaced: Mapped[int] = mapped_column(Integer)
+    imported: Mapped[int] = mapped_column(Integer)
+
+
+class ReplacedOpenItem(Base):
+    """An open item as it was before the import `import_id` replaced it."""
+
+    __tablename__ = "replaced_open_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    import_id: Mapped[int] = mapped_column(
+        ForeignKey("open_item_imports.id", ondelete="CASCADE"), index=True
+    )
+    company_code: Mapped[str] = mapped_column(String(10))
+    customer_no: Mapped[str] = mapped_column(String(20))
+    doc_no: Mapped[str] = mapped_column(String(40))
+    doc_type: Mapped[str] = mapped_column(String(40))
+    doc_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    reference: Mapped[str] = mapped_column(String(100), default="")
+    amount: Mapped[Decimal] = mapped_column(Money)
+    open_amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
 class Recipient(Base):
     """A catalog entry: this customer gets its statement at these `;`-separated addresses."""
 

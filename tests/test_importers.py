@@ -5,8 +5,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import importers, tables
+from lib import importers, open_item_imports, tables
 from lib.models import AuditEvent, Company, Customer, OpenItem
+from lib.normalize import InvalidValue
 
 CUSTOMER_HEADERS = ["Sociedad", "No. Cliente", "Nombre Cliente", "RFC", "Dirección"]
 ITEM_HEADERS = [
@@ -346,3 +347,101 @@ def test_control_characters_are_refused_in_open_items(
         "Fila 2, Referencia: tiene caracteres de control (no imprimibles)",
         "Fila 3, Tipo: tiene caracteres de control (no imprimibles)",
     ]
+
+
+def open_items(sessions: sessionmaker[Session]) -> list[tuple[str, str, str, Decimal, str]]:
+    with sessions() as session:
+        rows = session.execute(
+            sa.select(
+                OpenItem.company_code,
+                OpenItem.customer_no,
+                OpenItem.doc_no,
+                OpenItem.open_amount,
+                OpenItem.currency,
+            ).order_by(OpenItem.company_code, OpenItem.doc_no)
+        )
+        return [tuple(r) for r in rows]
+
+
+def snapshot(sessions: sessionmaker[Session], rows: list[list[object]], name: str = "p.xlsx"):
+    result = run(sessions, "open-items", name, xlsx(ITEM_HEADERS, rows))
+    assert result.ok, result.errors
+    return result
+
+
+@pytest.fixture
+def twelve_items(sessions: sessionmaker[Session], customers: None) -> list[tuple]:
+    """SM02 with 10 invoices in MXN and 1 in USD, SU01 with one in USD."""
+    rows = [item(Documento=f"90000000{n:02}", Saldo=100) for n in range(10)]
+    rows.append(item("1004273", Documento="9100000000", Saldo="50.25", Moneda="USD"))
+    rows.append(item(Sociedad="SU01", NoCliente="3000001", Moneda="USD", Saldo=7))
+    snapshot(sessions, rows, "inicial.xlsx")
+    return open_items(sessions)
+
+
+def test_a_dry_run_shows_the_effect_per_sociedad_and_changes_nothing(
+    sessions: sessionmaker[Session], twelve_items: list[tuple]
+) -> None:
+    content = xlsx(ITEM_HEADERS, [item(Documento="9300000000", Saldo="1,000.00")])
+    with sessions() as session:
+        audits = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+    result = importers.import_file(
+        sessions, "open-items", "nuevas.xlsx", content, username="ana", dry_run=True
+    )
+    assert result.ok
+    [effect] = result.effects
+    assert (effect.code, effect.name) == ("SM02", "Soluciones del Bajío")
+    assert (effect.before.items, effect.after.items) == (11, 1)
+    assert effect.before.balance == {"MXN": Decimal("1000.00"), "USD": Decimal("50.25")}
+    assert effect.after.balance == {"MXN": Decimal("1000.00")}
+    assert open_items(sessions) == twelve_items
+    with sessions() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == audits
+        assert open_item_imports.last_imports(session)[0].filename == "inicial.xlsx"
+
+
+def test_undo_puts_back_exactly_what_the_last_import_replaced(
+    sessions: sessionmaker[Session], twelve_items: list[tuple]
+) -> None:
+    snapshot(sessions, [item(Documento="9300000000")], "solo_nuevas.xlsx")
+    assert [r[2] for r in open_items(sessions) if r[0] == "SM02"] == ["9300000000"]
+    with sessions() as session:
+        last = {i.code: i for i in open_item_imports.last_imports(session)}
+    assert (last["SM02"].filename, last["SM02"].username) == ("solo_nuevas.xlsx", "tester")
+    assert (last["SM02"].replaced, last["SM02"].imported) == (11, 1)
+    assert last["SU01"].filename == "inicial.xlsx"  # SU01 was not in the second file
+    with sessions() as session, session.begin():
+        undone = open_item_imports.undo(session, "SM02", username="ana")
+    assert (undone.removed, undone.restored, undone.lost) == (1, 11, 0)
+    assert open_items(sessions) == twelve_items
+    with sessions() as session:
+        audit = session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id.desc())).first()
+        assert (audit.action, audit.entity_key, audit.username) == ("undo_import", "SM02", "ana")
+        assert '"file": "solo_nuevas.xlsx"' in audit.details
+        assert "SM02" not in {i.code for i in open_item_imports.last_imports(session)}
+
+
+def test_only_the_last_import_of_a_sociedad_can_be_undone_and_only_once(
+    sessions: sessionmaker[Session], twelve_items: list[tuple]
+) -> None:
+    snapshot(sessions, [item(Documento="9300000001")], "segunda.xlsx")
+    after_second = open_items(sessions)
+    snapshot(sessions, [item(Documento="9300000002")], "tercera.xlsx")
+    with sessions() as session, session.begin():
+        open_item_imports.undo(session, "SM02", username="ana")
+    assert open_items(sessions) == after_second
+    with sessions() as session, session.begin(), pytest.raises(InvalidValue, match="SM02"):
+        open_item_imports.undo(session, "SM02", username="ana")
+    assert open_items(sessions) == after_second
+
+
+def test_undo_says_how_many_items_could_not_come_back_with_their_customer_gone(
+    sessions: sessionmaker[Session], twelve_items: list[tuple]
+) -> None:
+    snapshot(sessions, [item(Documento="9300000000")])
+    with sessions() as session, session.begin():
+        session.execute(sa.delete(Customer).where(Customer.customer_no == "1004273"))
+    with sessions() as session, session.begin():
+        undone = open_item_imports.undo(session, "SM02", username="ana")
+    assert (undone.restored, undone.lost) == (10, 1)
+    assert "1 no se repusieron porque su cliente ya no existe" in undone.summary()
