@@ -61,7 +61,7 @@ if (shown := st.session_state.get("estado-mostrado")) is not None:
     if shown.recipients and st.button("Enviarme una prueba", icon=":material/forward_to_inbox:"):
         try:
             with st.spinner("Enviando la prueba…"):
-                sent = trial.send(
+                sent_to = trial.send(
                     ui.sessions(),
                     ui.settings(),
                     username=ui.actor(),
@@ -72,5 +72,4 @@ if (shown := st.session_state.get("estado-mostrado")) is not None:
         except InvalidValue as exc:
             ui.refuse(exc)
         else:
-            st.success(ui.literal(f"Prueba enviada a {sent.to}."))
-            st.caption(ui.literal(sent.reply))
+            st.success(ui.literal(f"Prueba enviada a {sent_to}."))

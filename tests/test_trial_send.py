@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 from sqlalchemy.orm import Session, sessionmaker
 from streamlit.testing.v1 import AppTest
@@ -26,7 +27,8 @@ from lib.normalize import InvalidValue
 from lib.sending import trial
 from lib.statements import message
 from tests.mailserver import MailServer
-from tests.support import free_port, seed_catalog
+from tests.support import AppServer, free_port, seed_catalog
+from tests.test_browser import log_in, settle
 from tests.test_catalogo_pages import button
 from tests.test_pages import start
 
@@ -96,7 +98,7 @@ def send(
     customer_no: str = "1006210",
     username: str = "ana",
     **options: object,
-) -> trial.Sent:
+) -> str:
     return trial.send(
         sessions,
         settings,
@@ -122,9 +124,8 @@ def pdf_text(message: EmailMessage) -> str:
 def test_the_trial_reaches_the_analyst_alone_with_the_customers_pdf_marked_as_a_test(
     seeded: sessionmaker[Session], smtp_settings: config.Settings, server: MailServer
 ) -> None:
-    sent = send(seeded, smtp_settings)
+    assert send(seeded, smtp_settings) == ANALYST
 
-    assert sent == trial.Sent(ANALYST, "250 2.0.0 Ok: queued")
     [received] = server.received
     assert received.recipients == [ANALYST]
     assert received.mail_from == "cobranza@bajio.example"
@@ -180,9 +181,9 @@ def test_the_trial_records_no_send_and_leaves_the_catalog_alone_but_is_audited(
         assert (after.emails, after.updated_at, after.updated_by) == catalog_row
         [event] = session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "test_send"))
     assert (event.username, event.entity, event.entity_key) == ("ana", "customer", "SM02/1006210")
-    assert event.details.startswith(
+    assert event.details == (
         "fecha de corte 2026-11-28, enviada a ana@finanzas.example "
-        "(el cliente: pagos@pena.example;cxp@pena.example)"
+        "(el cliente: pagos@pena.example;cxp@pena.example); 250 2.0.0 Ok: queued"
     )
 
 
@@ -279,10 +280,14 @@ def test_with_the_outbox_the_trial_is_one_eml_file_to_the_analyst(
 ) -> None:
     settings = settings_for(tmp_path)
 
-    sent = send(seeded, settings)
+    assert send(seeded, settings) == ANALYST
 
     [file] = settings.outbox_dir.glob("*.eml")
-    assert sent == trial.Sent(ANALYST, f"guardado en {file.name}")
+    with seeded() as session:
+        audited = session.scalar(
+            sa.select(AuditEvent.details).where(AuditEvent.action == trial.ACTION)
+        )
+    assert audited.endswith(f"; guardado en {file.name}")
     email = message_from_bytes(file.read_bytes(), policy=policy.default)
     assert isinstance(email, EmailMessage)
     assert envelope_addresses(email) == [ANALYST]
@@ -346,3 +351,33 @@ def test_vista_previa_offers_no_trial_for_a_customer_outside_the_catalog(people,
 
     assert not at.exception
     assert "Enviarme una prueba" not in [b.label for b in at.button]
+
+
+def test_in_a_browser_the_demo_customers_trial_lands_in_the_outbox(
+    with_demo_data: None,
+    people: dict[str, str],
+    app_server: AppServer,
+    page: Page,
+    database: sessionmaker[Session],
+    app_env: dict[str, str],
+) -> None:
+    page.goto(f"{app_server.url}/estado_cuenta")
+    log_in(page, "ana", people["ana"])  # the app loads its demo data on the first page
+    with database() as session:
+        first = session.scalars(
+            sa.select(Recipient).where(Recipient.company_code == "SM02").limit(1)
+        ).one()
+    page.get_by_role("textbox", name="No. Cliente").fill(first.customer_no)
+    page.get_by_role("button", name="Ver estado de cuenta").click()
+    expect(
+        page.get_by_role("button", name=f"Descargar {first.customer_no}_", exact=False)
+    ).to_be_visible(timeout=60_000)
+    page.get_by_role("button", name="Enviarme una prueba").click()
+    expect(page.get_by_text("Prueba enviada a ana@e.example.")).to_be_visible(timeout=60_000)
+    settle(page)
+
+    [file] = (Path(app_env["DATA_DIR"]) / "outbox").glob("*.eml")
+    email = message_from_bytes(file.read_bytes(), policy=policy.default)
+    assert envelope_addresses(email) == ["ana@e.example"]  # type: ignore[arg-type]
+    assert email["Subject"].startswith("[PRUEBA] ")
+    assert first.emails in email.get_body(preferencelist=("plain",)).get_content()  # type: ignore[attr-defined]

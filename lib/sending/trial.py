@@ -11,7 +11,6 @@ mailbox: Exchange counts it against the same limits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from email.message import EmailMessage
 
@@ -36,14 +35,6 @@ NOT_IN_CATALOG = (
 )
 
 
-@dataclass(frozen=True)
-class Sent:
-    """Where the trial went and what the mail server (or the outbox) answered."""
-
-    to: str
-    reply: str
-
-
 def send(
     sessions: sessionmaker[Session],
     settings: Settings,
@@ -53,8 +44,9 @@ def send(
     customer_no: str,
     cutoff: date,
     transport: transports.Transport | None = None,
-) -> Sent:
-    """The customer's email for `cutoff`, to `username`'s own address only.
+) -> str:
+    """The customer's email for `cutoff`, to `username`'s own address only, which it returns;
+    the server's reply goes to the audit trail.
 
     `InvalidValue` in Spanish for what the user can fix: an unknown customer, one outside the
     catalog, no usable address of their own, the mail server's refusal or absence.
@@ -77,7 +69,7 @@ def send(
     )
     with sessions() as session, session.begin():
         session.add(_audit(username, built, to, reply))
-    return Sent(to, reply)
+    return to
 
 
 def analyst_address(session: Session, username: str) -> str:
