@@ -4,7 +4,7 @@ what the server, the spam filter or Outlook does to it shows before the customer
 
 Vista previa builds the email (`message.preview`); here it is only re-addressed: To is the
 analyst alone, the subject says [PRUEBA] and a first paragraph names the customer's addresses.
-No send run, item or address outcome is written and no bounce mark is read or cleared, so a
+No send run, item or address outcome is written and no bounce mark is set or cleared, so a
 trial is never anyone's send; it is audited. It is paced like every message of the sender
 mailbox: Exchange counts it against the same limits.
 """
