@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lib import (
+    app,
     catalog,
     config,
     db,
@@ -32,6 +33,7 @@ from lib import (
     importers,
     models,
     normalize,
+    open_item_imports,
     statements,
     tables,
     users,
@@ -87,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo_cmd.set_defaults(handler=_demo)
 
+    first = commands.add_parser(
+        "first-admin",
+        help="sin usuarios, crea 'admin' e imprime su contraseña (scripts/run, antes de iniciar)",
+    )
+    first.set_defaults(handler=_first_admin)
+
     users_cmd = commands.add_parser("users", help="usuarios de la aplicación")
     users_sub = users_cmd.add_subparsers(dest="users_command", required=True, metavar="ACCIÓN")
     add = users_sub.add_parser("add", help="crea un usuario")
@@ -137,6 +145,13 @@ def _parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("file", type=Path, metavar="FILE", help="archivo .xlsx o .csv")
         sub.set_defaults(handler=_import)
+    undo = import_sub.add_parser(
+        "undo-open-items",
+        help="deshace la última importación de partidas abiertas de una sociedad",
+        description="Vuelven las partidas que esa importación reemplazó y se quitan las que trajo.",
+    )
+    undo.add_argument("company", metavar="SOCIEDAD")
+    undo.set_defaults(handler=_undo_open_items)
     return parser
 
 
@@ -292,7 +307,8 @@ def _send(args: argparse.Namespace) -> int:
     print(runlog.summary(finished))
     if finished.log_error:
         print(f"el log no se pudo enviar a {finished.notify_email}: {finished.log_error}")
-    return 1 if finished.failed or finished.uncertain or finished.partial else 0
+    unsent = finished.failed or finished.uncertain or finished.partial
+    return 1 if unsent or queue.stopped(finished) else 0
 
 
 def _log(args: argparse.Namespace) -> int:
@@ -349,7 +365,7 @@ def _report_check(result: bounce_check.Result) -> int:
 
 def _interrupt(sessions: sessionmaker[Session], settings: config.Settings, run_id: int) -> int:
     """A `send` that is stopped (Ctrl+C, SIGTERM from cron's timeout) closes its run: what no
-    worker took is recorded as not sent, so the next `send` can include it.
+    worker took is recorded as stopped, so the next `send` or Reintentar fallidos can send it.
     """
     with sessions() as session, session.begin():
         stopped = queue.stop_unclaimed(session, run_id, INTERRUPTED, models.utcnow())
@@ -497,6 +513,13 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _first_admin(_args: argparse.Namespace) -> int:
+    """Run before the app starts, so its console shows the first password before any visit;
+    with users already there it prints nothing."""
+    app.create_first_admin(_engine(), config.load_settings())
+    return 0
+
+
 def _users_add(args: argparse.Namespace) -> int:
     password = _read_password(args.password_stdin)
     engine = _engine()
@@ -534,10 +557,20 @@ def _import(args: argparse.Namespace) -> int:
     result = importers.import_file(
         db.session_factory(engine), args.kind, args.file.name, content, username=_cli_actor()
     )
-    for error in result.errors:
+    for error in [] if result.unreadable else result.errors:
         print(error, file=sys.stderr)
     print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
+    for effect in result.effects:
+        print(effect.describe())
     return 0 if result.ok else 1
+
+
+def _undo_open_items(args: argparse.Namespace) -> int:
+    company = normalize.company_code(args.company)
+    with db.session_factory(_engine()).begin() as session:
+        undone = open_item_imports.undo(session, company, username=_cli_actor())
+    print(undone.summary())
+    return 0
 
 
 def _cli_actor() -> str:

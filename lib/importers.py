@@ -73,8 +73,15 @@ class ImportResult:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def unreadable(self) -> bool:
+        """The file as a whole could not be read: one message says why, no table of rows."""
+        return len(self.errors) == 1 and self.errors[0].row is None and not self.rows
+
     def summary(self) -> str:
         label = KINDS[self.kind].label
+        if self.unreadable:
+            return f"{label}: {self.errors[0].message}"
         if not self.ok:
             return (
                 f"{label}: {len(self.errors)} error(es) en {self.rows} fila(s); "
@@ -308,6 +315,8 @@ class Kind:
     columns: tuple[Column, ...]
     run: Callable[[Session, tables.Table, Origin], ImportResult]
     rule: str
+    template_name: str
+    replaces: bool = False  # a snapshot: the page shows its effect and asks first
 
     def template(self) -> bytes:
         """An empty `.xlsx` with the expected column titles, for users to fill in."""
@@ -320,19 +329,24 @@ KINDS: dict[str, Kind] = {
         COMPANY_COLUMNS,
         import_companies,
         "Las sociedades nuevas se agregan y las existentes se actualizan.",
+        "plantilla_sociedades.xlsx",
     ),
     "customers": Kind(
         "Clientes",
         CUSTOMER_COLUMNS,
         import_customers,
         "Los clientes nuevos se agregan y los existentes se actualizan; la sociedad debe existir.",
+        "plantilla_clientes.xlsx",
     ),
     "open-items": Kind(
         "Partidas abiertas",
         OPEN_ITEM_COLUMNS,
         import_open_items,
         "Es una foto completa: reemplaza todas las partidas abiertas de cada sociedad "
-        "que aparece en el archivo. Los clientes deben existir.",
+        "que aparece en el archivo. Los clientes deben existir. Antes de aplicarlo se muestra "
+        "el efecto por sociedad, y la última importación de cada sociedad se puede deshacer.",
+        "plantilla_partidas_abiertas.xlsx",
+        replaces=True,
     ),
 }
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from sqlalchemy import delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
+from lib import formatting
 from lib.models import AuditEvent, Company, Customer, OpenItem, OpenItemImport, ReplacedOpenItem
 from lib.normalize import InvalidValue
 
@@ -43,6 +44,9 @@ class Figures:
     items: int = 0
     balance: dict[str, Decimal] = field(default_factory=dict)
 
+    def describe(self) -> str:
+        return formatting.balances(self.balance) if self.balance else "sin partidas"
+
 
 @dataclass(frozen=True)
 class Effect:
@@ -52,6 +56,13 @@ class Effect:
     name: str
     before: Figures
     after: Figures
+
+    def describe(self) -> str:
+        """`SM02: 1,220 → 2 partidas; saldo MXN $10.00 → MXN $1.00`, for the command line."""
+        return (
+            f"{self.code}: {self.before.items:,} → {self.after.items:,} partidas; "
+            f"saldo {self.before.describe()} → {self.after.describe()}"
+        )
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,11 @@
 """Datos: import sociedades, customers and open items from Excel or CSV."""
 
-import pandas as pd
 import streamlit as st
 
 from lib import importers, ui
+from lib.ui import imports
 
 ui.page_guard()
-
-MAX_ERRORS_SHOWN = 500
 
 st.title("Datos")
 st.write(
@@ -30,7 +28,7 @@ for tab, (kind, spec) in zip(
         st.download_button(
             "Descargar plantilla",
             spec.template(),
-            file_name=f"plantilla_{kind}.xlsx",
+            file_name=spec.template_name,
             key=f"template-{kind}",
         )
         with st.form(f"import-{kind}", clear_on_submit=True):
@@ -39,32 +37,16 @@ for tab, (kind, spec) in zip(
         if submitted and upload is None:
             st.warning("Elige un archivo antes de importar.")
         elif submitted:
-            with ui.progress(f"Importando {upload.name}…") as report:
-                st.session_state[f"result-{kind}"] = importers.import_file(
-                    ui.sessions(),
-                    kind,
-                    upload.name,
-                    upload.getvalue(),
-                    username=ui.actor(),
-                    progress=report,
-                )
+            st.session_state.pop(f"pending-{kind}", None)
+            imports.run(kind, upload.name, upload.getvalue(), ui.actor(), dry_run=spec.replaces)
         result = st.session_state.get(f"result-{kind}")
-        if result is None:
-            continue
-        if result.ok:
+        if result is not None and not result.ok:
+            imports.errors(result)
+        elif f"pending-{kind}" in st.session_state:
+            imports.confirm(kind, ui.actor())
+        elif result is not None:
             st.success(result.summary())
-            continue
-        st.error(result.summary())
-        st.dataframe(
-            pd.DataFrame(
-                {
-                    "Fila": [e.row for e in result.errors[:MAX_ERRORS_SHOWN]],
-                    "Columna": [e.column for e in result.errors[:MAX_ERRORS_SHOWN]],
-                    "Problema": [e.message for e in result.errors[:MAX_ERRORS_SHOWN]],
-                }
-            ),
-            hide_index=True,
-            width="stretch",
-        )
-        if len(result.errors) > MAX_ERRORS_SHOWN:
-            st.caption(f"Se muestran {MAX_ERRORS_SHOWN} de {len(result.errors):,} errores.")
+            if result.effects:
+                imports.effects(result)
+        if spec.replaces:
+            imports.undo_section(ui.actor())

@@ -30,6 +30,7 @@ HELP_COMMANDS = [
     ["import", "companies"],
     ["import", "customers"],
     ["import", "open-items"],
+    ["import", "undo-open-items"],
     ["catalog"],
     ["catalog", "import"],
     ["catalog", "export"],
@@ -163,6 +164,32 @@ def test_import_reports_row_errors_and_exit_code(app_env: dict[str, str], tmp_pa
     with engine.connect() as connection:
         assert connection.scalar(sa.select(sa.func.count()).select_from(Customer)) == 1
     engine.dispose()
+
+
+def test_open_items_import_prints_its_effect_and_undo_open_items_reverts_it(
+    app_env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "s.csv").write_text("Sociedad,Nombre\nSM02,Bajío\n", encoding="utf-8")
+    (tmp_path / "c.csv").write_text("Sociedad,NoCliente,NombreCliente\nSM02,1,A\n")
+    headers = "Sociedad,NoCliente,Documento,Tipo,FechaDocumento,FechaVencimiento,Referencia,"
+    headers += "Importe,Saldo,Moneda\n"
+    first, second = tmp_path / "p1.csv", tmp_path / "p2.csv"
+    first.write_text(headers + "SM02,1,F1,Factura,01/11/2026,,,10,10,MXN\n" * 1)
+    second.write_text(headers + "SM02,1,F2,Factura,01/11/2026,,,2.5,2.5,MXN\n")
+    assert run_cli("import", "companies", str(tmp_path / "s.csv"))[0] == 0
+    assert run_cli("import", "customers", str(tmp_path / "c.csv"))[0] == 0
+    assert run_cli("import", "open-items", str(first))[0] == 0
+    code, out, _ = run_cli("import", "open-items", str(second))
+    assert code == 0
+    assert out.splitlines()[-1] == "SM02: 1 → 1 partidas; saldo MXN $10.00 → MXN $2.50"
+    code, out, _ = run_cli("import", "undo-open-items", "sm02")
+    assert (code, out) == (
+        0,
+        "Importación deshecha en SM02: se quitaron 1 partidas y se repusieron 1.\n",
+    )
+    code, _, err = run_cli("import", "undo-open-items", "SM02")
+    assert code == 1
+    assert err == "error: la sociedad SM02 no tiene una importación de partidas que deshacer\n"
 
 
 def test_import_of_a_missing_file_is_one_line(app_env: dict[str, str], tmp_path: Path) -> None:

@@ -1,0 +1,143 @@
+"""The Datos page's pieces: an import's errors, the last look before open items are replaced,
+and undoing a sociedad's last open-items import.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from lib import formatting, importers, open_item_imports
+from lib.normalize import InvalidValue
+from lib.ui import literal, progress, refuse, report, sessions, settings
+
+MAX_ERRORS_SHOWN = 500
+UNDO_ASKED = "deshacer-partidas"
+
+
+def run(kind: str, name: str, content: bytes, username: str, *, dry_run: bool = False) -> None:
+    """Import (or only check) one uploaded file and keep the result for the page to show."""
+    verb = "Revisando" if dry_run else "Importando"
+    with progress(f"{verb} {name}…") as step:
+        result = importers.import_file(
+            sessions(), kind, name, content, username=username, progress=step, dry_run=dry_run
+        )
+    st.session_state[f"result-{kind}"] = result
+    if dry_run and result.ok:
+        st.session_state[f"pending-{kind}"] = (name, content)
+
+
+def errors(result: importers.ImportResult) -> None:
+    st.error(literal(result.summary()))
+    if result.unreadable:
+        return
+    shown = result.errors[:MAX_ERRORS_SHOWN]
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Fila": [e.row for e in shown],
+                "Columna": [e.column for e in shown],
+                "Problema": [e.message for e in shown],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    if len(result.errors) > MAX_ERRORS_SHOWN:
+        st.caption(f"Se muestran {MAX_ERRORS_SHOWN} de {len(result.errors):,} errores.")
+
+
+def effects(result: importers.ImportResult) -> None:
+    """Each sociedad's open items and balance per currency, now and after the import."""
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Sociedad": [f"{e.code} · {e.name}" for e in result.effects],
+                "Partidas ahora": [e.before.items for e in result.effects],
+                "Partidas después": [e.after.items for e in result.effects],
+                "Saldo ahora": [e.before.describe() for e in result.effects],
+                "Saldo después": [e.after.describe() for e in result.effects],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
+def confirm(kind: str, username: str) -> None:
+    """The last look before a snapshot replaces the open items: Confirmar or Cancelar."""
+    name, content = st.session_state[f"pending-{kind}"]
+    result: importers.ImportResult = st.session_state[f"result-{kind}"]
+    fewer = [e for e in result.effects if e.after.items < e.before.items]
+    st.warning(
+        literal(
+            f"Revisa el efecto de {name} antes de aplicarlo: reemplaza todas las partidas "
+            "abiertas de cada sociedad del archivo."
+            + (
+                f" {', '.join(e.code for e in fewer)} quedará(n) con menos partidas que ahora."
+                if fewer
+                else ""
+            )
+        ),
+        icon=":material/difference:",
+    )
+    effects(result)
+    yes, no, _ = st.columns([1, 1, 4])
+    if no.button("Cancelar", key=f"cancel-{kind}"):
+        _forget(kind)
+        st.rerun()
+    if yes.button("Confirmar", type="primary", key=f"confirm-{kind}"):
+        _forget(kind)
+        run(kind, name, content, username)
+        st.rerun()
+
+
+def _forget(kind: str) -> None:
+    st.session_state.pop(f"pending-{kind}", None)
+    st.session_state.pop(f"result-{kind}", None)
+
+
+def undo_section(username: str) -> None:
+    """**Deshacer última importación**, per sociedad whose last import can still be undone."""
+    with sessions()() as session:
+        last = open_item_imports.last_imports(session)
+    if not last:
+        return
+    st.subheader("Deshacer última importación")
+    zone = settings().timezone
+    for kept in last:
+        text, button = st.columns([5, 2], vertical_alignment="center")
+        text.write(
+            literal(
+                f"**{kept.code}** · {kept.name}: {kept.filename}, "
+                f"{formatting.moment(kept.at, zone)} por {kept.username}; "
+                f"reemplazó {kept.replaced:,} partidas por {kept.imported:,}."
+            )
+        )
+        if button.button("Deshacer última importación", key=f"undo-{kept.code}"):
+            st.session_state[UNDO_ASKED] = kept.code
+        if st.session_state.get(UNDO_ASKED) == kept.code:
+            _ask_undo(kept, username)
+
+
+def _ask_undo(kept: open_item_imports.LastImport, username: str) -> None:
+    st.warning(
+        literal(
+            f"¿Deshacer la importación de {kept.filename} en {kept.code}? Se quitan las "
+            f"{kept.imported:,} partidas que trajo y vuelven las {kept.replaced:,} que reemplazó."
+        )
+    )
+    yes, no, _ = st.columns([1, 1, 4])
+    if no.button("Cancelar", key=f"undo-no-{kept.code}"):
+        st.session_state.pop(UNDO_ASKED, None)
+        st.rerun()
+    if yes.button("Sí, deshacer", type="primary", key=f"undo-yes-{kept.code}"):
+        st.session_state.pop(UNDO_ASKED, None)
+        try:
+            with sessions()() as session, session.begin():
+                undone = open_item_imports.undo(session, kept.code, username=username)
+        except InvalidValue as exc:
+            refuse(exc)
+            return
+        st.session_state.pop("result-open-items", None)
+        report(True, undone.summary())
