@@ -1,8 +1,11 @@
-"""Figures per sociedad for the Home page: customers, catalog entries and open balance."""
+"""Figures per sociedad for the Home page: customers, catalog entries and open balance, and
+the colours of its chart of outcomes.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -10,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from lib.models import Company, Customer, OpenItem, Recipient
+from lib.sending.status import ItemStatus
 
 
 @dataclass(frozen=True)
@@ -50,3 +54,11 @@ def company_summaries(session: Session) -> list[CompanySummary]:
 
 def _counts(session: Session, column: InstrumentedAttribute[str]) -> dict[str, int]:
     return dict(session.execute(select(column, func.count()).group_by(column)).all())
+
+
+def outcome_colors(shown: Iterable[str]) -> dict[str, str]:
+    """The colour of each outcome the chart shows, in the states' order. Fixed per outcome
+    (errors red, sin saldo grey) rather than by position, which would change with the days.
+    """
+    wanted = set(shown)
+    return {status.outcome: status.color for status in ItemStatus if status.outcome in wanted}

@@ -26,7 +26,7 @@ LISTING, SELECTION, EDITOR_VERSION, EDITOR_INPUTS, EDITOR_SHOWN, SHOWN_RUN = (
     "envio-editor-mostrado",
     "envio-mostrado",
 )
-STOP_ASKED, STOP_CONFIRMED = "envio-detener", "envio-detener-confirmado"
+STOP_ASKED = "envio-detener"
 SEND_ASKED = "envio-confirmar"
 
 
@@ -79,8 +79,8 @@ def procesar(listing: dict, chosen: list[runs.Candidate]) -> None:
 def stop_control(run_id: int) -> None:
     """Detener envío, after a confirmation that says what happens to the customers left.
 
-    This runs inside the live fragment, whose reruns skip the login checks: the confirmed stop
-    is done by the next full run (`stop`).
+    Drawn between the live parts, not in them, so its buttons stay still while the progress
+    is redrawn every second; their clicks rerun the whole page, login checks included.
     """
     if st.session_state.get(STOP_ASKED) != run_id:
         if st.button("Detener envío", icon=":material/stop_circle:"):
@@ -88,7 +88,7 @@ def stop_control(run_id: int) -> None:
             st.rerun()
         return
     st.warning(
-        "Los clientes que aún no se envían quedarán como no enviados («envío detenido»); "
+        "Los clientes que aún no se envían quedarán como detenidos («envío detenido»); "
         "podrás enviarlos después con Reintentar fallidos, en Historial de envíos. "
         "Los que se están enviando en este momento terminan."
     )
@@ -98,8 +98,7 @@ def stop_control(run_id: int) -> None:
         st.rerun()
     if yes.button("Sí, detener", type="primary"):
         del st.session_state[STOP_ASKED]
-        st.session_state[STOP_CONFIRMED] = run_id
-        st.rerun()
+        stop(run_id)
 
 
 def stop(run_id: int) -> None:
@@ -112,21 +111,28 @@ def stop(run_id: int) -> None:
     ui.report(True, f"Envío núm. {run_id} detenido: {stopped:,} clientes quedaron sin enviar.")
 
 
+def can_stop(run_id: int) -> bool:
+    """Customers still waiting for a worker, and no Detener yet."""
+    with ui.session() as session:
+        counts = runs.progress(session, run_id).counts
+    return bool(counts.get(ItemStatus.PENDING)) and not counts.get(ItemStatus.STOPPED)
+
+
 def follow(run_id: int) -> bool:
-    """Draw the run; True once it has finished."""
+    """Draw where the run stands; True once it has finished."""
     with ui.session() as session:
         shown = runs.progress(session, run_id)
-        rows = runs.items(session, run_id)
     run = shown.run
-    st.subheader(f"Envío núm. {run.id} · {RunStatus(run.status).label}")
+    label = RunStatus(run.status).shown(shown.counts.get(ItemStatus.STOPPED, 0))
+    st.subheader(f"Envío núm. {run.id} · {label}")
     st.caption(
         f"Fecha de corte {formatting.day(run.cutoff_date)} · iniciado por {run.started_by} "
         f"el {formatting.moment(run.created_at, ui.settings().timezone)}"
     )
     st.progress(shown.fraction, text=f"{shown.done:,} de {run.total:,} clientes procesados")
     figures = st.columns(len(ui.OUTCOME_FIGURES))
-    for column, (label, status) in zip(figures, ui.OUTCOME_FIGURES, strict=True):
-        column.metric(label, f"{shown.counts.get(status, 0):,}")
+    for column, (name, status) in zip(figures, ui.OUTCOME_FIGURES, strict=True):
+        column.metric(name, f"{shown.counts.get(status, 0):,}")
     if shown.waiting:
         st.warning(
             f"Envío en pausa, {shown.waiting}. Sigue solo en cuanto el servidor responda "
@@ -135,14 +141,19 @@ def follow(run_id: int) -> bool:
         )
     elif run.status == RunStatus.PENDING:
         st.info("El envío empieza en cuanto el proceso de envío lo toma (unos segundos).")
-    if shown.counts.get(ItemStatus.PENDING):
-        stop_control(run.id)
-    st.dataframe(ui.items_table(rows), hide_index=True, width="stretch")
-    if shown.finished:
-        ui.log_notice(run)
-        with ui.session() as session:
-            ui.log_download(run, runlog.text(session, run))
     return shown.finished
+
+
+def follow_items(run_id: int) -> None:
+    """The run's customers with their outcome, and the log once the run has finished."""
+    with ui.session() as session:
+        run = runs.progress(session, run_id).run
+        rows = runs.items(session, run_id)
+        log = runlog.text(session, run) if run.status == RunStatus.DONE else ""
+    st.dataframe(ui.items_table(rows), hide_index=True, width="stretch")
+    if run.status == RunStatus.DONE:
+        ui.log_notice(run)
+        ui.log_download(run, log)
 
 
 st.title("Envío masivo estado de cuenta")
@@ -232,8 +243,6 @@ if listing is not None:
             if ui.confirm_send(question, SEND_ASKED):
                 procesar(listing, chosen)
 
-if (confirmed := st.session_state.pop(STOP_CONFIRMED, None)) is not None:
-    stop(confirmed)
 with ui.session() as session:
     shown_run = runs.run_to_show(
         session, st.session_state.get(SHOWN_RUN), ui.current_user().username
@@ -241,6 +250,11 @@ with ui.session() as session:
 if shown_run is not None:
     st.divider()
     if shown_run.status == RunStatus.DONE:
+        st.session_state.pop(STOP_ASKED, None)
         follow(shown_run.id)
+        follow_items(shown_run.id)
     else:
         ui.live(follow, shown_run.id)
+        if can_stop(shown_run.id):
+            stop_control(shown_run.id)
+        ui.live(follow_items, shown_run.id)

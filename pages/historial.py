@@ -90,7 +90,10 @@ st.dataframe(
                 label: [by_run.get(r.id, {}).get(status, 0) for r in found]
                 for label, status in ui.OUTCOME_FIGURES
             },
-            "Estado": [RunStatus(r.status).label for r in found],
+            "Estado": [
+                RunStatus(r.status).shown(by_run.get(r.id, {}).get(ItemStatus.STOPPED, 0))
+                for r in found
+            ],
             "Reintento de": [r.retry_of or "" for r in found],
         }
     ),

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -67,7 +68,19 @@ sent = pd.DataFrame(
         "Correos": [r.count for r in recent],
     }
 )
-st.bar_chart(sent, x="Día", y="Correos", color="Resultado")
+colors = dashboard.outcome_colors(sent["Resultado"])
+scale = alt.Scale(domain=list(colors), range=list(colors.values()))
+st.altair_chart(
+    alt.Chart(sent)
+    .mark_bar()
+    .encode(
+        x=alt.X("Día:N", title="Día"),
+        y=alt.Y("sum(Correos):Q", title="Correos"),
+        color=alt.Color("Resultado:N", scale=scale, sort=list(colors)),
+        tooltip=["Día", "Sociedad", "Resultado", "Correos"],
+    ),
+    width="stretch",
+)
 st.dataframe(
     sent.pivot_table(
         index="Sociedad", columns="Resultado", values="Correos", aggfunc="sum", fill_value=0

@@ -26,7 +26,7 @@ from lib import config, db, users
 from lib.config import PROJECT_ROOT
 from lib.mail import pacing, smtp
 from lib.models import SendRun
-from lib.sending import runs, worker
+from lib.sending import queue, runs, worker
 from lib.sending.status import ItemStatus, RunStatus
 from tests import support
 from tests.mailserver import Faults, MailServer
@@ -372,9 +372,11 @@ def test_cli_send_stopped_by_cron_closes_its_run_so_the_next_send_can_go(
     assert sending.returncode == 1, output
     assert "envío núm. 1 interrumpido: 4 clientes quedaron sin enviar" in output
     (run,) = runs_of(analyst)
-    assert (run.status, run.sent, run.failed) == (RunStatus.DONE, 1, 4)
-    reasons = {reason for status, reason in outcomes(analyst, run.id).values()}
-    assert reasons == {"", "envío interrumpido (se detuvo lib.cli send antes de enviarlo)"}
+    assert (run.status, run.sent, run.failed, queue.stopped(run)) == (RunStatus.DONE, 1, 0, 4)
+    assert set(outcomes(analyst, run.id).values()) == {
+        (ItemStatus.SENT, ""),
+        (ItemStatus.STOPPED, "envío interrumpido (se detuvo lib.cli send antes de enviarlo)"),
+    }
     assert len(statement_mails(server)) == 1
     assert len(server.to(ANALYST_EMAIL)) == 1
 

@@ -25,7 +25,7 @@ from lib.mail import outbox, pacing, smtp, transports
 from lib.models import Company, Customer, OpenItem, Recipient, SendItem, SendRun, utcnow
 from lib.normalize import InvalidValue
 from lib.sending import log as runlog
-from lib.sending import runs, worker
+from lib.sending import queue, runs, worker
 from lib.sending.status import ItemStatus, RunStatus
 from tests.mailserver import MailServer
 
@@ -289,7 +289,7 @@ def test_the_wait_for_the_mail_server_doubles_up_to_a_limit(
     assert waits == [15.0, 30.0, 60.0, 120.0, 240.0, 300.0, 300.0]
 
 
-def test_stopping_a_run_that_waits_for_the_server_leaves_everyone_not_sent(
+def test_stopping_a_run_that_waits_for_the_server_leaves_everyone_stopped(
     catalog: sessionmaker[Session], settings: config.Settings, unused_port: int
 ) -> None:
     run_id = start_run(catalog, ["1006210", "1004273"])
@@ -302,8 +302,8 @@ def test_stopping_a_run_that_waits_for_the_server_leaves_everyone_not_sent(
     runner.finish_runs()
     result = outcomes(catalog, run_id)
     assert result == {
-        "1006210": (ItemStatus.FAILED, "envío detenido por ana"),
-        "1004273": (ItemStatus.FAILED, "envío detenido por ana"),
+        "1006210": (ItemStatus.STOPPED, "envío detenido por ana"),
+        "1004273": (ItemStatus.STOPPED, "envío detenido por ana"),
     }
     assert finished_run(catalog, run_id).status == RunStatus.DONE
 
@@ -782,7 +782,7 @@ def test_a_log_being_sent_by_a_live_worker_is_not_taken_over(
     assert finished_run(catalog, run_id).log_sent_at is None
 
 
-def test_stopping_a_run_leaves_the_customers_not_taken_as_not_sent_and_retriable(
+def test_stopping_a_run_leaves_the_customers_not_taken_stopped_and_retriable(
     catalog: sessionmaker[Session], settings: config.Settings, server: MailServer
 ) -> None:
     run_id = start_run(catalog, ["1006210", "1004273", "1000001"])
@@ -796,7 +796,7 @@ def test_stopping_a_run_leaves_the_customers_not_taken_as_not_sent_and_retriable
     assert stopped == 2
     result = outcomes(catalog, run_id)
     assert result["1006210"] == (ItemStatus.PENDING, "")  # a worker has it: it finishes
-    assert result["1004273"] == result["1000001"] == (ItemStatus.FAILED, "envío detenido por ana")
+    assert result["1004273"] == result["1000001"] == (ItemStatus.STOPPED, "envío detenido por ana")
     with catalog() as session, session.begin():
         taken = runs.items(session, run_id)[0]
         taken.status, taken.claimed_by = ItemStatus.SENT, None
@@ -805,7 +805,7 @@ def test_stopping_a_run_leaves_the_customers_not_taken_as_not_sent_and_retriable
 
     assert statement_mails(server) == []
     run = finished_run(catalog, run_id)
-    assert (run.status, run.sent, run.failed) == (RunStatus.DONE, 1, 2)
+    assert (run.status, run.sent, run.failed, queue.stopped(run)) == (RunStatus.DONE, 1, 0, 2)
     (log_mail,) = server.to(ANALYST_EMAIL)
     log_lines = next(log_mail.message.iter_attachments()).get_content().splitlines()
     assert sum(line.endswith("Enviado: error: envío detenido por ana") for line in log_lines) == 2

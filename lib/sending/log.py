@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from lib import formatting, templating
 from lib.mail import envelope
 from lib.models import SendItem, SendRun
-from lib.sending import runs
+from lib.sending import queue, runs
 from lib.sending.status import ItemStatus
 
 TEMPLATE = "correo_log.txt"
@@ -48,6 +48,8 @@ def text(session: Session, run: SendRun) -> str:
 def summary(run: SendRun) -> str:
     """One line with the final counts of a finished run."""
     parts = [f"enviados {run.sent}", f"con error {run.failed}"]
+    if stopped := queue.stopped(run):
+        parts.append(f"detenidos {stopped}")
     if run.partial:
         parts.append(f"parciales {run.partial}")
     if run.bounced:
@@ -69,7 +71,11 @@ def message(run: SendRun, log_text: str, *, mail_from: str) -> EmailMessage:
     )
     email.set_content(
         templating.render_file(
-            TEMPLATE, run=run, fecha_corte=formatting.day(run.cutoff_date), archivo=name
+            TEMPLATE,
+            run=run,
+            fecha_corte=formatting.day(run.cutoff_date),
+            archivo=name,
+            detenidos=queue.stopped(run),
         ).strip()
         + "\n"
     )

@@ -11,7 +11,7 @@ transaction. Which change happens when is the worker's business (`lib.sending.wo
     pending, claimed | sending ─requeue─▶ pending, free   nothing handed over (server unavailable)
     pending, claimed by a gone worker ─release─▶ pending, free
     sending, claimed by a gone worker ─finish─▶ uncertain (it may have gone out)
-    pending, free ─stop_unclaimed─▶ failed               Detener envío
+    pending, free ─stop_unclaimed─▶ stopped              Detener envío, lib.cli send interrupted
     sent | partial ─bounced─▶ partial | bounced         a bounce came back for an address
 """
 
@@ -142,10 +142,10 @@ def release(session: Session, item_id: int, claimer: str) -> bool:
 
 
 def stop_unclaimed(session: Session, run_id: int, reason: str, now: datetime) -> int:
-    """Detener: the run's items no worker has taken yet become failed with `reason`."""
+    """Detener: the run's items no worker has taken yet become stopped with `reason`."""
     return session.execute(
         _item_update(SendItem.run_id == run_id, *CLAIMABLE).values(
-            status=ItemStatus.FAILED, error=reason, finished_at=now
+            status=ItemStatus.STOPPED, error=reason, finished_at=now
         )
     ).rowcount
 
@@ -190,16 +190,30 @@ def close_run(session: Session, run_id: int, worker: str, now: datetime, counts:
     )
 
 
+# A run's count columns and the item state each counts. Stopped items have none (that would
+# take a migration): `stopped` counts them from the others.
+COUNT_COLUMNS = {
+    "sent": ItemStatus.SENT,
+    "failed": ItemStatus.FAILED,
+    "skipped": ItemStatus.SKIPPED,
+    "uncertain": ItemStatus.UNCERTAIN,
+    "partial": ItemStatus.PARTIAL,
+    "bounced": ItemStatus.BOUNCED,
+}
+
+
 def final_counts(counts: dict) -> dict[str, int]:
     """A run's count columns from its items per status."""
-    return {
-        "sent": counts.get(ItemStatus.SENT, 0),
-        "failed": counts.get(ItemStatus.FAILED, 0),
-        "skipped": counts.get(ItemStatus.SKIPPED, 0),
-        "uncertain": counts.get(ItemStatus.UNCERTAIN, 0),
-        "partial": counts.get(ItemStatus.PARTIAL, 0),
-        "bounced": counts.get(ItemStatus.BOUNCED, 0),
-    }
+    return {column: counts.get(status, 0) for column, status in COUNT_COLUMNS.items()}
+
+
+def stopped(run: SendRun) -> int:
+    """A finished run's stopped customers: once it is done every other item is in a count
+    column, so they are the rest of the total.
+    """
+    if run.status != RunStatus.DONE:
+        return 0
+    return run.total - sum(getattr(run, column) for column in COUNT_COLUMNS)
 
 
 def recount(session: Session, run_id: int, counts: dict) -> None:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Select, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import CTE, Select, func, insert, select, update
+from sqlalchemy.orm import Session, aliased
 
 from lib import bounce_marks, catalog, emails, formatting, normalize
 from lib.models import (
@@ -384,7 +384,7 @@ def item_message(item: SendItem) -> str:
 
 
 def stop(session: Session, run_id: int, *, username: str) -> int:
-    """Stop a run: its customers no worker has taken yet are recorded as not sent, saying who
+    """Stop a run: its customers no worker has taken yet are recorded as stopped, saying who
     stopped it (Reintentar fallidos sends them later); those being sent finish. The worker then
     closes the run and emails its log as usual. Returns how many customers were stopped.
     """
@@ -413,19 +413,21 @@ def retry(
     run_date: date,
     include_uncertain: bool = False,
 ) -> SendRun:
-    """A new run for the customers of `run_id` that failed (and, if asked, the uncertain ones)."""
-    original = progress(session, run_id).run
-    keys = _retried(session, run_id, include_uncertain)
+    """A new run for the customers of `run_id` that got nothing (and, if asked, the uncertain
+    ones) and can still be sent: those no longer in the catalog are left out, as the question
+    said.
+    """
+    plan = _retry_plan(session, run_id, include_uncertain)
     return create_run(
         session,
         username=username,
         notify_email=notify_email,
-        keys=keys,
-        cutoff=original.cutoff_date,
+        keys=[c.key for c in plan.chosen],
+        cutoff=plan.original.cutoff_date,
         run_date=run_date,
-        skip_zero_balance=original.skip_zero_balance,
-        company_filter=original.company_code,
-        customer_filter=original.customer_filter,
+        skip_zero_balance=plan.original.skip_zero_balance,
+        company_filter=plan.original.company_code,
+        customer_filter=plan.original.customer_filter,
         retry_of=run_id,
     )
 
@@ -434,17 +436,47 @@ def retry_question(
     session: Session, run_id: int, companies: dict[str, str], *, include_uncertain: bool = False
 ) -> str:
     """Reintentar fallidos' last look, with the numbers `retry` would send (the catalog's
-    addresses as they are now, which the retry takes).
+    addresses as they are now, which the retry takes) and the customers it leaves out.
     """
+    plan = _retry_plan(session, run_id, include_uncertain)
+    question = send_question(plan.chosen, companies, plan.original.cutoff_date,
+                             skip_zero_balance=plan.original.skip_zero_balance)  # fmt: skip
+    if not plan.left_out:
+        return question
+    verb = _plural(plan.left_out, "reintenta", "reintentan")
+    return f"{question} {_gone(plan.left_out)} y no se {verb}."
+
+
+@dataclass(frozen=True)
+class _RetryPlan:
+    original: SendRun
+    # In the catalog with its addresses as they are now, in the original run's order.
+    chosen: list[Candidate]
+    # No longer in the catalog (or without an address there): nothing to send them.
+    left_out: int
+
+
+def _retry_plan(session: Session, run_id: int, include_uncertain: bool) -> _RetryPlan:
     original = progress(session, run_id).run
     keys = _retried(session, run_id, include_uncertain)
     entries = _catalog_entries(session, sorted({code for code, _ in keys}))
-    chosen = [
-        Candidate(code, number, "", (entries.get((code, number)) or ("", ""))[1], {})
-        for code, number in keys
-    ]
-    return send_question(chosen, companies, original.cutoff_date,
-                         skip_zero_balance=original.skip_zero_balance)  # fmt: skip
+    chosen = []
+    for key in keys:
+        name, addresses = entries.get(key, ("", ""))
+        if addresses:
+            chosen.append(Candidate(*key, name, addresses, {}))
+    left_out = len(keys) - len(chosen)
+    if not chosen:
+        raise normalize.InvalidValue(
+            f"no hay nada que reintentar en el envío {run_id}: {_gone(left_out)}"
+        )
+    return _RetryPlan(original, chosen, left_out)
+
+
+def _gone(count: int) -> str:
+    if count == 1:
+        return "1 cliente ya no está en el catálogo de envío"
+    return f"{count:,} clientes ya no están en el catálogo de envío"
 
 
 def _retried(session: Session, run_id: int, include_uncertain: bool) -> list[Key]:
@@ -470,12 +502,46 @@ class DailyOutcome:
 
 
 def daily_outcomes(session: Session, since: date) -> list[DailyOutcome]:
-    """Emails per day, sociedad and outcome since `since`, for the Home chart."""
-    rows = session.execute(
-        select(SendRun.run_date, SendItem.company_code, SendItem.status, func.count())
+    """Emails per day, sociedad and outcome since `since`, for the Home chart. A customer
+    counts once per run and its retries, with its latest outcome on that run's day: one
+    stopped or failed and sent by Reintentar fallidos later is a sent one.
+    """
+    chains = _retry_chains()
+    ranked = (
+        select(
+            SendRun.run_date,
+            SendItem.company_code,
+            SendItem.status,
+            func.row_number()
+            .over(
+                partition_by=(chains.c.first_run, SendItem.company_code, SendItem.customer_no),
+                order_by=SendItem.run_id.desc(),
+            )
+            .label("newest"),
+        )
         .join(SendRun, SendRun.id == SendItem.run_id)
+        .join(chains, chains.c.run_id == SendItem.run_id)
         .where(SendRun.run_date >= since, SendItem.status.not_in(OPEN_ITEM_STATES))
-        .group_by(SendRun.run_date, SendItem.company_code, SendItem.status)
-        .order_by(SendRun.run_date, SendItem.company_code)
+        .subquery()
+    )
+    outcome = (ranked.c.run_date, ranked.c.company_code, ranked.c.status)
+    rows = session.execute(
+        select(*outcome, func.count())
+        .where(ranked.c.newest == 1)
+        .group_by(*outcome)
+        .order_by(*outcome)
     )
     return [DailyOutcome(*row) for row in rows]
+
+
+def _retry_chains() -> CTE:
+    """Every run with the first run of its chain of retries (itself when it retries none)."""
+    chains = (
+        select(SendRun.id.label("run_id"), SendRun.id.label("first_run"))
+        .where(SendRun.retry_of.is_(None))
+        .cte("retry_chains", recursive=True)
+    )
+    retry = aliased(SendRun)
+    return chains.union_all(
+        select(retry.id, chains.c.first_run).where(retry.retry_of == chains.c.run_id)
+    )

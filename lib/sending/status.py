@@ -11,8 +11,9 @@ from enum import StrEnum
 
 class ItemStatus(StrEnum):
     """One customer of a run: pending → sending → sent | partial | failed | uncertain, or
-    skipped. `partial`: some of the customer's addresses took it and others refused it or
-    bounced it later; `bounced`: the server took it and every address bounced it back later.
+    skipped, or stopped. `partial`: some of the customer's addresses took it and others refused
+    it or bounced it later; `bounced`: the server took it and every address bounced it back
+    later; `stopped`: Detener (or an interrupted `lib.cli send`) came before any worker took it.
     """
 
     PENDING = "pending"
@@ -23,6 +24,7 @@ class ItemStatus(StrEnum):
     BOUNCED = "bounced"
     SKIPPED = "skipped"
     UNCERTAIN = "uncertain"
+    STOPPED = "stopped"
 
     @property
     def icon(self) -> str:
@@ -39,6 +41,11 @@ class ItemStatus(StrEnum):
         return _ITEM_WORDS[self][2]
 
     @property
+    def color(self) -> str:
+        """The outcome's colour in charts, the same whatever else the chart shows."""
+        return _ITEM_COLORS[self]
+
+    @property
     def is_open(self) -> bool:
         """Still to be decided by a worker."""
         return self in OPEN_ITEM_STATES
@@ -53,12 +60,24 @@ _ITEM_WORDS = {
     ItemStatus.BOUNCED: ("❌", "Rebotado", "Rebotado"),
     ItemStatus.SKIPPED: ("⏭️", "No enviado", "Sin saldo"),
     ItemStatus.UNCERTAIN: ("⚠️", "Incierto", "Incierto"),
+    ItemStatus.STOPPED: ("⏹️", "Detenido", "Detenido"),
+}
+_ITEM_COLORS = {
+    ItemStatus.PENDING: "#90caf9",
+    ItemStatus.SENDING: "#1e88e5",
+    ItemStatus.SENT: "#2e7d32",
+    ItemStatus.PARTIAL: "#f9a825",
+    ItemStatus.FAILED: "#d32f2f",
+    ItemStatus.BOUNCED: "#8e0000",
+    ItemStatus.SKIPPED: "#9e9e9e",
+    ItemStatus.UNCERTAIN: "#ef6c00",
+    ItemStatus.STOPPED: "#546e7a",
 }
 OPEN_ITEM_STATES = (ItemStatus.PENDING, ItemStatus.SENDING)
 # The email reached the customer at one address at least.
 DELIVERED_ITEM_STATES = (ItemStatus.SENT, ItemStatus.PARTIAL)
 # Reintentar fallidos sends these again: the customer got nothing.
-RETRIED_ITEM_STATES = (ItemStatus.FAILED, ItemStatus.BOUNCED)
+RETRIED_ITEM_STATES = (ItemStatus.FAILED, ItemStatus.BOUNCED, ItemStatus.STOPPED)
 
 
 class AddressOutcome(StrEnum):
@@ -94,10 +113,19 @@ class RunStatus(StrEnum):
     def label(self) -> str:
         return _RUN_LABELS[self]
 
+    def shown(self, stopped: int) -> str:
+        """The run's Estado as the screens say it: a run with stopped customers was stopped,
+        which the stored state (done, or still finishing those being sent) does not tell.
+        """
+        if not stopped:
+            return self.label
+        return STOPPED_RUN_LABEL if self is RunStatus.DONE else STOPPING_RUN_LABEL
+
 
 _RUN_LABELS = {
     RunStatus.PENDING: "En espera",
     RunStatus.RUNNING: "Enviando",
     RunStatus.DONE: "Terminado",
 }
+STOPPED_RUN_LABEL, STOPPING_RUN_LABEL = "Detenido", "Deteniendo"
 ACTIVE_RUN_STATES = (RunStatus.PENDING, RunStatus.RUNNING)

@@ -168,6 +168,7 @@ def confirm_send(question: str, asked: str) -> bool:
 OUTCOME_FIGURES = (
     ("Enviados", ItemStatus.SENT),
     ("Con error", ItemStatus.FAILED),
+    ("Detenidos", ItemStatus.STOPPED),
     ("Parciales", ItemStatus.PARTIAL),
     ("Rebotados", ItemStatus.BOUNCED),
     ("Inciertos", ItemStatus.UNCERTAIN),
@@ -229,9 +230,12 @@ def log_download(run: SendRun, text: str, where: DeltaGenerator | None = None) -
     )
 
 
-def live(render: Callable[[int], bool], run_id: int) -> None:
-    """Redraw `render(run_id)` every second while the run goes on; when it ends, one full rerun
-    draws the final page (and the refreshing stops).
+def live(render: Callable[[int], bool | None], run_id: int) -> None:
+    """Redraw `render(run_id)` every second while the run goes on; when it says the run has
+    ended (True), one full rerun draws the final page (and the refreshing stops).
+
+    Only what `render` draws is redrawn: a page can call this for several parts and put
+    controls between them that must stay still to be clicked (Detener envío).
     """
 
     @st.fragment(run_every=1.0)
