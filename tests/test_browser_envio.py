@@ -168,14 +168,32 @@ def test_closing_the_page_mid_run_does_not_stop_it(
     assert len([m for m in smtp.received if ANA not in m.recipients]) == len(catalog)
 
 
-def test_detener_stops_a_run_and_the_customers_left_are_not_sent(
+# Notes in window.staleSeen[name] whether the element's block is ever greyed out as being
+# redrawn (Streamlit's data-stale), which is what made the buttons hard to click.
+WATCH_STALE = """(element, name) => {
+    const block = element.closest('[data-testid="stElementContainer"]');
+    window.staleSeen = window.staleSeen || {};
+    new MutationObserver(() => {
+        if (block.dataset.stale === "true") window.staleSeen[name] = true;
+    }).observe(block, {attributes: true, attributeFilter: ["data-stale"]});
+}"""
+
+
+def test_detener_stays_still_while_the_run_refreshes_and_the_run_reads_detenido(
     smtp: MailServer, people: dict[str, str], app_server: AppServer, page: Page, database
 ) -> None:
     start_stalled_run(smtp, page, app_server, people)
 
     page.get_by_role("button", name="Detener envío").click()
-    expect(page.get_by_text(re.compile("quedarán como no enviados"))).to_be_visible()
-    page.get_by_role("button", name="Sí, detener").click()
+    expect(page.get_by_text(re.compile("quedarán como detenidos"))).to_be_visible()
+    confirm = page.get_by_role("button", name="Sí, detener")
+    confirm.evaluate(WATCH_STALE, "boton")
+    page.locator('[data-testid="stProgress"]').evaluate(WATCH_STALE, "avance")
+    # The user reads the question while the progress above it is redrawn every second: the
+    # progress goes stale at each redraw, the button never does (it is not redrawn).
+    page.wait_for_timeout(2_500)
+    assert page.evaluate("window.staleSeen") == {"avance": True}
+    confirm.click()
     total = len(su01_catalog(database))
     notice = page.get_by_text(
         re.compile(r"Envío núm\. 1 detenido: \d+ clientes quedaron sin enviar\.")
@@ -187,11 +205,12 @@ def test_detener_stops_a_run_and_the_customers_left_are_not_sent(
     expect(page.get_by_role("button", name="Detener envío")).to_have_count(0)
     smtp.faults.stall_data.set()
 
-    expect(page.get_by_role("heading", name="Envío núm. 1 · Terminado")).to_be_visible(
+    expect(page.get_by_role("heading", name="Envío núm. 1 · Detenido")).to_be_visible(
         timeout=60_000
     )
     assert metric(page, "Enviados") == str(total - stopped)
-    assert metric(page, "Con error") == str(stopped)
+    assert metric(page, "Detenidos") == str(stopped)
+    assert metric(page, "Con error") == "0"
     assert len([m for m in smtp.received if ANA not in m.recipients]) == total - stopped
     (log_mail,) = smtp.to(ANA)
     log = next(log_mail.message.iter_attachments()).get_content().splitlines()
