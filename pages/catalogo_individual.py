@@ -2,11 +2,11 @@
 
 from functools import partial
 
-import pandas as pd
 import streamlit as st
 
-from lib import catalog, formatting, ui
+from lib import catalog, ui
 from lib.normalize import InvalidValue
+from lib.ui import catalog_results
 
 ui.page_guard()
 
@@ -60,6 +60,7 @@ with st.form("busqueda"):
     if st.form_submit_button("Buscar"):
         st.session_state["criterios-busqueda"] = criteria
         st.session_state["busqueda-pagina"] = 1
+        catalog_results.reset()
 
 if (criteria := st.session_state.get("criterios-busqueda")) is None:
     st.stop()
@@ -76,20 +77,7 @@ if not found.rows:
 
 first = (page - 1) * catalog.SEARCH_LIMIT + 1
 st.caption(f"Mostrando {first:,}–{first + len(found.rows) - 1:,} de {found.total:,}.")
-zone = ui.settings().timezone
-table = pd.DataFrame(
-    {
-        "Sociedad": [r.company_code for r in found.rows],
-        "No. Cliente": [r.customer_no for r in found.rows],
-        "Nombre": [r.name for r in found.rows],
-        "Correos": [r.emails for r in found.rows],
-        "Rebotes": [ui.flagged(r.bounce_text) for r in found.rows],
-        "Último cambio": [
-            f"{r.updated_by}, {formatting.moment(r.updated_at, zone)}" for r in found.rows
-        ],
-    }
-)
-st.dataframe(table, hide_index=True, width="stretch")
+catalog_results.show(found.rows, page)
 left, right = st.columns(2)
 if found.total > catalog.SEARCH_LIMIT:
     left.number_input("Página", 1, -(-found.total // catalog.SEARCH_LIMIT), key="busqueda-pagina")
@@ -98,33 +86,3 @@ right.download_button(
     partial(catalog.export_file, ui.sessions(), **criteria),
     file_name="catalogo_envio_masivo.xlsx",
 )
-
-st.subheader("Modificar o borrar")
-rows = {f"{r.company_code}/{r.customer_no}": r for r in found.rows}
-key = st.selectbox("Registro", list(rows), format_func=lambda k: f"{k} · {rows[k].name}")
-chosen = rows[key]
-new_addresses = st.text_input("Correos", value=chosen.emails, key=f"correos-{key}")
-left, right = st.columns(2)
-if left.button("Grabar correos"):
-    grabar(chosen.company_code, chosen.customer_no, new_addresses)
-if right.button("Borrar", icon=":material/delete:"):
-    st.session_state["confirmar-borrado"] = key
-if st.session_state.get("confirmar-borrado") == key:
-    st.warning(
-        ui.literal(
-            f"¿Borrar del catálogo al cliente {chosen.customer_no} ({chosen.name}) "
-            f"de la sociedad {chosen.company_code}?"
-        )
-    )
-    yes, no = st.columns(2)
-    if yes.button("Sí, borrar", type="primary"):
-        del st.session_state["confirmar-borrado"]
-        ui.save(
-            lambda s: catalog.delete(
-                s, chosen.company_code, chosen.customer_no, username=ui.actor()
-            ),
-            f"El cliente {chosen.customer_no} se borró del catálogo de {chosen.company_code}.",
-        )
-    if no.button("Cancelar"):
-        del st.session_state["confirmar-borrado"]
-        st.rerun()

@@ -16,7 +16,7 @@ from lib.models import AddressBounce, AuditEvent, Customer, Recipient
 from lib.sending import runs
 from lib.statements import message
 from tests.support import seed_catalog
-from tests.test_catalogo_pages import INDIVIDUAL, button
+from tests.test_catalogo_pages import INDIVIDUAL, button, edit_results
 from tests.test_envio_pages import ENVIO, caption, tick
 from tests.test_envio_pages import buscar as buscar_envio
 from tests.test_pages import start
@@ -91,7 +91,7 @@ def test_grabar_correos_without_the_bounced_address_clears_its_mark_and_audits_i
     flagged, database
 ) -> None:
     at = buscar_con_rebotes(start(INDIVIDUAL, user="ana"))
-    at.text_input(key="correos-SM02/1006210").input("pagos@x.mx;nuevo@x.mx")
+    edit_results(at, {0: {"Correos": "pagos@x.mx;nuevo@x.mx"}})
     button(at, "Grabar correos").click()
     at.run()
 
@@ -107,7 +107,7 @@ def test_grabar_correos_without_the_bounced_address_clears_its_mark_and_audits_i
 
 def test_grabar_correos_that_keep_the_bounced_address_keep_its_mark(flagged, database) -> None:
     at = buscar_con_rebotes(start(INDIVIDUAL, user="ana"))
-    at.text_input(key="correos-SM02/1006210").input("cxp_pena@x.mx")
+    edit_results(at, {0: {"Correos": "cxp_pena@x.mx"}})
     button(at, "Grabar correos").click()
     at.run()
 
