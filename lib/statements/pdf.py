@@ -7,6 +7,8 @@ small hooks (`_speedups`) spare xhtml2pdf work it repeats for every document; th
 collector pauses while a document is drawn; `rl_accel` (a pinned dependency) gives ReportLab its
 C text routines. xhtml2pdf draws one document at a time per process: use processes, not
 threads, to keep both cores busy.
+
+Fonts (`fonts`): Helvetica, and embedded TrueType faces for the characters it lacks.
 """
 
 from __future__ import annotations
@@ -24,13 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from pypdf import PdfReader
-from reportlab.pdfbase.pdfmetrics import stringWidth
 from xhtml2pdf import context as pisa_context
 from xhtml2pdf import parser as pisa_parser
 from xhtml2pdf import pisa, reportlab_paragraph
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from lib import formatting, statements, templating
+from lib.statements import fonts
 
 TEMPLATE = "estado_cuenta.html"
 LOGO_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -39,17 +41,17 @@ LOGO_SUFFIXES = (".png", ".jpg", ".jpeg")
 # splits across pages, and every cell costs (about 0.6 ms), so bands fill pages: the first page,
 # whose blocks above the table vary in height, gets bands of BAND_SIZE lines up to
 # FIRST_PAGE_LINES, and each later page one band of LATER_PAGE_LINES (a page has room for 62-64).
-# A line with a value wider than its column, in points at the template's font, gets a row of its
+# A line with a value wider than its column, in points at the template's fonts, gets a row of its
 # own so that it can wrap without shifting the lines below it. It takes an unknown number of
 # lines, so pages no longer line up with bands after it: the bands go back to BAND_SIZE, and one
 # that does not fit what is left of a page leaves fewer lines empty there. The widths are the
 # template's column widths on a letter page, less the cell padding; keep them in step with it.
-# The band's font, line spacing and vertical padding are given to the template's CSS from here,
-# since a band's height follows from them.
+# The band's font size, line spacing and vertical padding are given to the template's CSS from
+# here, since a band's height follows from them.
 BAND_SIZE = 20
 FIRST_PAGE_LINES = 40
 LATER_PAGE_LINES = 60
-BAND_FONT = ("Helvetica", 8)
+BAND_FONT_SIZE = 8
 BAND_LEADING = 10.4
 BAND_PADDING = (2, 1)
 # What each line prints in each column, and the room (points) in the columns whose values vary in
@@ -96,14 +98,16 @@ class Band:
 
 
 def html(statement: statements.Statement, *, logo: Path | None = None, total_pages: int = 1) -> str:
-    return templating.render_file(
+    """The source given to xhtml2pdf, Arabic already joined (`fonts.shape`)."""
+    source = templating.render_file(
         TEMPLATE,
         company=statement.company,
         customer=statement.customer,
         cutoff_date=statement.cutoff_date,
         lines=statement.lines,
         bands=bands(statement.lines),
-        band_font=BAND_FONT,
+        font_family=fonts.css_family(),
+        band_font_size=BAND_FONT_SIZE,
         band_leading=BAND_LEADING,
         band_padding=BAND_PADDING,
         totals=statement.totals,
@@ -112,6 +116,7 @@ def html(statement: statements.Statement, *, logo: Path | None = None, total_pag
         logo=str(logo) if logo else None,
         total_pages=total_pages,
     )
+    return fonts.shape(source)
 
 
 def bands(lines: tuple[statements.Line, ...]) -> list[Band]:
@@ -149,7 +154,7 @@ def _band(lines: list[tuple[statements.Line, dict[str, str]]], *, fits: bool) ->
 
 def _fits(text: dict[str, str]) -> bool:
     return all(
-        stringWidth(text[name], *BAND_FONT) <= width
+        fonts.width(text[name], BAND_FONT_SIZE) <= width
         for name, (_value, width) in BAND_COLUMNS.items()
         if width is not None
     )
@@ -200,6 +205,7 @@ def _draw(source: str, *, logo: Path | None = None) -> bytes:
     default allows the working directory only, which silently dropped the logo of a `DATA_DIR`
     outside it."""
     _speedups()
+    _font_fixes()
     output = io.BytesIO()
     policy = ResourceAccessPolicy(allow_remote=False, base_dir=logo.parent if logo else None)
     with _cycle_collector_paused():
@@ -274,6 +280,14 @@ def _speedups() -> None:
             return broken_lines(self, round(first_line_width, 3), round(later_widths, 3))
 
         reportlab_paragraph.Paragraph._brokenLines = broken_lines_rounded
+
+
+@cache
+def _font_fixes() -> None:
+    """The ToUnicode map that gives back emoji and Arabic as written (`fonts.to_unicode_cmap`),
+    on the ReportLab it was written for only; on another, they are not extractable."""
+    if hooks_fit():
+        fonts.hook_to_unicode()
 
 
 def logo_for(data_dir: Path, company_code: str) -> Path | None:
