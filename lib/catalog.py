@@ -101,6 +101,24 @@ def totals(verdicts: Iterable[Verdict]) -> dict[str, int]:
     return counts
 
 
+def saved_summary(results: Sequence[Verdict]) -> str:
+    """The sentence after Grabar, in agreement with its numbers: `Se grabó 1 de 3 filas; 2
+    filas con error no se grabaron.`
+    """
+    saved = sum(1 for r in results if r.saved)
+    rejected = sum(1 for r in results if r.status == ERROR)
+    said = (
+        f"{formatting.plural(saved, 'Se grabó', 'Se grabaron')} {saved:,} de "
+        f"{formatting.count(len(results), 'fila')}"
+    )
+    if rejected:
+        said += (
+            f"; {formatting.count(rejected, 'fila con error')} "
+            f"{formatting.plural(rejected, 'no se grabó', 'no se grabaron')}"
+        )
+    return f"{said}."
+
+
 def normalise_row(row: int, cells: Sequence[object]) -> CleanRow:
     """Sociedad, No. Cliente and Correo(s) of one row, cleaned; no database involved."""
     raw = tuple(_raw(c) for c in (*cells[:3], "", "", ""))[:3]

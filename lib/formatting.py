@@ -34,3 +34,23 @@ def moment(value: datetime, zone: ZoneInfo) -> str:
 def sentence(text: str) -> str:
     """A lib message (`el cliente 42 no existe`) as shown on screen (`El cliente 42 no existe.`)."""
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def plural(n: int, singular: str, many: str = "") -> str:
+    """Spanish agreement: only 1 takes the singular (`0 filas`, `1 fila`, `2 filas`).
+
+    Without `many`, the first word takes the regular plural (`fila con error` → `filas con
+    error`, `error` → `errores`); pass `many` for anything else (`se grabó` → `se grabaron`).
+    """
+    if n == 1:
+        return singular
+    if many:
+        return many
+    first, space, rest = singular.partition(" ")
+    ending = "s" if first[-1:].lower() in "aeiouáéó" else "es"
+    return f"{first}{ending}{space}{rest}"
+
+
+def count(n: int, singular: str, many: str = "") -> str:
+    """A number with its noun in agreement, for sentences: `1 nuevo`, `2 nuevos`."""
+    return f"{n:,} {plural(n, singular, many)}"

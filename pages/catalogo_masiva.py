@@ -94,7 +94,5 @@ if st.button("Grabar", disabled=not fresh or not preview["verdicts"]):
     st.rerun()
 
 if results := st.session_state.get("masiva-resultado"):
-    saved = sum(1 for r in results if r.saved)
-    rejected = sum(1 for r in results if r.status == catalog.ERROR)
-    st.success(f"Se grabaron {saved} de {len(results)} filas; {rejected} con error no se grabaron.")
+    st.success(catalog.saved_summary(results))
     verdict_table(results, "Mensaje")

@@ -215,9 +215,7 @@ def test_masiva_paste_from_excel_procesar_grabar(
     page.get_by_role("button", name="Procesar").click()
     expect(page.get_by_text("La fila 1 parece un encabezado y se ignoró.")).to_be_visible()
     page.get_by_role("button", name="Grabar").click()
-    expect(
-        page.get_by_text("Se grabaron 1 de 2 filas; 1 con error no se grabaron.")
-    ).to_be_visible()
+    expect(page.get_by_text("Se grabó 1 de 2 filas; 1 fila con error no se grabó.")).to_be_visible()
     with database() as session:
         stored = dict(session.execute(sa.select(Recipient.customer_no, Recipient.emails)).all())
     assert stored == {"1004273": "old@y.mx", "1006210": "Cobranza@pena.mx;x@pena.mx"}

@@ -200,7 +200,7 @@ def test_alta_masiva_by_xlsx_upload_procesar_grabar(
     page.get_by_role("button", name="Grabar").click()
     settle(page)
     expect(
-        page.get_by_text("Se grabaron 2 de 4 filas; 2 con error no se grabaron.")
+        page.get_by_text("Se grabaron 2 de 4 filas; 2 filas con error no se grabaron.")
     ).to_be_visible()
     result = {row["No. Cliente"]: row["Mensaje"] for row in table(page)}
     assert result == {

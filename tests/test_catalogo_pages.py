@@ -165,7 +165,7 @@ def test_masiva_procesar_then_grabar_fills_mensaje(customers, database) -> None:
     button(at, "Grabar").click()
     at.run()
     assert not at.exception
-    assert at.success[0].value == "Se grabaron 1 de 3 filas; 1 con error no se grabaron."
+    assert at.success[0].value == "Se grabó 1 de 3 filas; 1 fila con error no se grabó."
     assert list(at.dataframe[-1].value["Mensaje"]) == [
         "guardado",
         "sin cambios",

@@ -271,9 +271,50 @@ def first_admin_hint() -> str | None:
     )
 
 
+# Streamlit 1.67's file uploader, element by element: its English is text in the page, with no
+# locale setting, so it is hidden and Spanish drawn in its place by CSS. Each entry: the element
+# that draws the Spanish, its English child to remove (so screen readers get the Spanish only)
+# or "" to shrink the element's own text, the text, its style. Every uploader of the app takes
+# .xlsx and .csv.
+UPLOADER_TEXTS = (
+    (
+        '[data-testid="stFileUploaderDropzone"] [data-testid="stBaseButton-secondary"] '
+        '[data-testid="stMarkdownContainer"]',
+        "p",
+        "Buscar archivo",
+        "font-size: 0.875rem",
+    ),
+    (
+        '[data-testid="stFileUploaderDropzoneInstructions"] > div',
+        "span",
+        "Límite {limit} MB por archivo · XLSX, CSV",
+        "font-size: 0.875rem; opacity: 0.7",
+    ),
+    # Shown only while a file is dragged over the box.
+    (
+        '[data-testid="stFileUploaderDropzone"] > div:not([data-testid]) > span:only-child',
+        "",
+        "Suelta el archivo aquí",
+        "font-size: 0.875rem",
+    ),
+)
+
+
+def _spanish_widgets() -> None:
+    """Streamlit's own texts in Spanish, on every run (a style-only `st.html` takes no room)."""
+    limit = st.get_option("server.maxUploadSize")
+    rules = []
+    for host, english, text, style in UPLOADER_TEXTS:
+        hidden = f"{host} > {english}" if english else host
+        rules.append(f"{hidden} {{ {'display: none' if english else 'font-size: 0'}; }}")
+        rules.append(f'{host}::after {{ content: "{text.format(limit=limit)}"; {style}; }}')
+    st.html("<style>\n" + "\n".join(rules) + "\n</style>")
+
+
 def run_app() -> None:
     """Entry point of `Home.py`: login, the pages of the user's role, a safety net per page."""
     st.set_page_config(page_title="Envío masivo", page_icon=":material/mail:", layout="wide")
+    _spanish_widgets()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
