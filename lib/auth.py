@@ -105,7 +105,7 @@ def create_first_admin(session: Session, data_dir: Path) -> str | None:
         session,
         username=FIRST_ADMIN,
         name="Administrador",
-        email="admin@localhost.localdomain",
+        email=users.PLACEHOLDER_EMAIL,
         role="admin",
         password=password,
         created_by="sistema",

@@ -21,6 +21,8 @@ MIN_PASSWORD_LENGTH = 10
 # bcrypt only reads the first 72 bytes; longer passwords would silently match their prefix.
 MAX_PASSWORD_BYTES = 72
 BCRYPT_ROUNDS = 12
+# The first admin's address until they give their own at the first login: no log reaches it.
+PLACEHOLDER_EMAIL = "admin@localhost.localdomain"
 
 
 def hash_password(password: str) -> str:
@@ -94,18 +96,38 @@ def create_user(
     return user
 
 
-def change_own_password(session: Session, username: str, current: str, new: str) -> int:
+def change_own_password(
+    session: Session, username: str, current: str, new: str, *, email: str | None = None
+) -> int:
     """The user's own change: the current password is required; other sessions end.
 
-    Returns the new session version, for the session that made the change to carry on.
+    `email`, when given, is saved in the same transaction: the first admin gives theirs here,
+    since their send logs would otherwise go to the placeholder. Returns the new session
+    version, for the session that made the change to carry on.
     """
     user = find(session, username)
     if not verify_password(current, user.password_hash):
         raise InvalidValue("la contraseña actual no es correcta")
     if new == current:
         raise InvalidValue("la nueva contraseña debe ser distinta de la actual")
+    if email is not None:
+        _set_own_email(session, user, email)
     _set_password(session, user, new, by=user.username, must_change=False)
     return user.session_version
+
+
+def has_placeholder_email(email: str) -> bool:
+    return email.strip().lower() == PLACEHOLDER_EMAIL
+
+
+def _set_own_email(session: Session, user: User, email: str) -> None:
+    if not email.strip():
+        raise InvalidValue("escribe tu correo: ahí llega el log de cada envío")
+    address = emails.address(email)
+    if has_placeholder_email(address):
+        raise InvalidValue(f"escribe tu propio correo, no {PLACEHOLDER_EMAIL}")
+    user.email = address
+    _audit(session, user.username, "contact", user.username, address)
 
 
 def reset_password(session: Session, username: str, new: str, *, by: str) -> None:

@@ -126,14 +126,15 @@ def test_first_start_creates_admin_and_forces_a_password_change(app_env) -> None
     assert titles(at) == ["Mi cuenta"]
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         at.switch_page("pages/datos.py")
-    at.text_input[0].input(password)
-    at.text_input[1].input("una-clave-nueva-1")
+    at.text_input[0].input("admin@empresa.mx")
+    at.text_input[1].input(password)
     at.text_input[2].input("una-clave-nueva-1")
+    at.text_input[3].input("una-clave-nueva-1")
     next(b for b in at.button if b.label == "Cambiar contraseña").click()
     at.run()
     assert not at.exception
-    assert at.success[0].value == "Contraseña cambiada."
-    assert titles(at) == ["Mi cuenta"]
+    assert at.success[0].value == "Contraseña y correo guardados."
+    assert titles(at) == ["Envío masivo de estados de cuenta"]
     assert not at.warning
     assert not Path(path).exists()
     at.switch_page("pages/datos.py")

@@ -177,6 +177,22 @@ OUTCOME_FIGURES = (
 )
 
 
+# At 1366 px (about 900 px for a table beside the sidebar) every column stays on screen; the
+# Mensaje starts with what failed, and a cut one shows whole on hover.
+ITEM_COLUMNS = {
+    "Estado": st.column_config.TextColumn("Estado", width=120),
+    "Sociedad": st.column_config.TextColumn("Sociedad", width=75),
+    "No. Cliente": st.column_config.TextColumn("No. Cliente", width=90),
+    "Nombre": st.column_config.TextColumn("Nombre", width=170),
+    "Mensaje": st.column_config.TextColumn("Mensaje", width=300),
+    "Correos": st.column_config.TextColumn("Correos", width=140),
+}
+
+
+def show_items(rows: list[SendItem]) -> None:
+    st.dataframe(items_table(rows), hide_index=True, width="stretch", column_config=ITEM_COLUMNS)
+
+
 def items_table(rows: list[SendItem]) -> pd.DataFrame:
     """A send run's customers with ✅/❌ and the reason, as the send and history pages show it."""
     zone = settings().timezone
@@ -253,11 +269,20 @@ def live(render: Callable[[int], bool | None], run_id: int) -> None:
     refresh()
 
 
-def password_changed(new_version: int) -> None:
-    """Keep this session after the user's own password change; the first-admin file goes."""
+def password_changed(new_version: int, notice: str, *, was_forced: bool) -> None:
+    """Keep this session after the user's own password change; the first-admin file goes.
+
+    A forced change kept the user on Mi cuenta: now they go on to Inicio, the notice with them.
+    """
     login.refresh_cookie(new_version)
     auth.first_admin_password_file(settings().data_dir).unlink(missing_ok=True)
-    report(True, "Contraseña cambiada.")
+    if not was_forced:
+        report(True, notice)
+        return
+    st.session_state["flash"] = notice
+    # This run's navigation has Inicio's URL showing Mi cuenta; the next run, with every page
+    # of the user's role, opens Inicio there.
+    st.switch_page(_stand_in(ACCOUNT_PAGE, ACCOUNT_TITLE, PAGES[0]))
 
 
 def first_admin_hint() -> str | None:
@@ -267,7 +292,7 @@ def first_admin_hint() -> str | None:
     return (
         f"Primer inicio: ingresa con el usuario **admin** y la contraseña que está en "
         f"`{path}` (también se mostró en la consola que inició la aplicación). "
-        "Te pedirá cambiarla."
+        "Te pedirá cambiarla y escribir tu correo, al que llegará el log de cada envío."
     )
 
 
@@ -382,6 +407,7 @@ class PageSpec:
 
 
 EVERYONE = frozenset(users.ROLES)
+ACCOUNT_PAGE, ACCOUNT_TITLE = PAGES_DIR / "cuenta.py", "Mi cuenta"
 CATALOG = "Catálogo Envío Masivo"
 SENDING = "Envío masivo"
 PAGES = (
@@ -406,7 +432,7 @@ def navigation(user: login.SignedIn | None) -> dict[str, list[st.Page]]:
     if user is None:
         return _everything_shows(PAGES_DIR / "login.py", "Ingresar")
     if user.must_change_password:
-        return _everything_shows(PAGES_DIR / "cuenta.py", "Mi cuenta")
+        return _everything_shows(ACCOUNT_PAGE, ACCOUNT_TITLE)
     sections: dict[str, list[st.Page]] = {}
     for index, spec in enumerate(PAGES):
         if user.role in spec.roles:
@@ -420,12 +446,13 @@ def navigation(user: login.SignedIn | None) -> dict[str, list[st.Page]]:
 
 
 def _everything_shows(path: Path, title: str) -> dict[str, list[st.Page]]:
-    hidden = [
-        st.Page(path, title=title, url_path=spec.url_path, visibility="hidden")
-        for spec in PAGES[1:]
-        if spec.url_path != path.stem
-    ]
+    hidden = [_stand_in(path, title, spec) for spec in PAGES if spec.url_path != path.stem]
     return {"": [st.Page(path, title=title, url_path=path.stem, default=True), *hidden]}
+
+
+def _stand_in(path: Path, title: str, spec: PageSpec) -> st.Page:
+    """`path` at the URL of `spec`'s page, for a session that may not open it yet."""
+    return st.Page(path, title=title, url_path=spec.url_path, visibility="hidden")
 
 
 def _no_access() -> None:
