@@ -82,7 +82,6 @@ def test_the_file_uploader_speaks_spanish(
     assert after(instructions) == '"Límite 200 MB por archivo · XLSX, CSV"'
     expect(instructions.locator("span")).to_be_hidden()
     expect(zone.get_by_text("Upload", exact=True)).to_be_hidden()
-    page.screenshot(path="/tmp/uploader_es.png", clip=zone.bounding_box())
 
     dragged = page.evaluate_handle(
         "() => { const d = new DataTransfer();"
@@ -93,6 +92,5 @@ def test_the_file_uploader_speaks_spanish(
     expect(hint).to_have_text("Drag and drop a file here")  # in the page, drawn at size 0
     assert hint.evaluate("e => getComputedStyle(e).fontSize") == "0px"
     assert after(hint) == '"Suelta el archivo aquí"'
-    page.screenshot(path="/tmp/uploader_es_drag.png", clip=zone.bounding_box())
     zone.dispatch_event("dragleave", {"dataTransfer": dragged})
     expect(hint).to_have_count(0)
