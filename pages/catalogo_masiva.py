@@ -27,6 +27,7 @@ def verdict_table(verdicts: list[catalog.Verdict], last: str) -> None:
         ),
         hide_index=True,
         width="stretch",
+        column_config=ui.verdict_columns(last),
     )
 
 

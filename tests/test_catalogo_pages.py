@@ -97,17 +97,27 @@ def test_buscar_without_matches_says_so(customers) -> None:
     assert at.info[0].value == "No hay clientes en el catálogo con esos datos."
 
 
-def test_borrar_asks_for_confirmation_then_deletes(customers, database) -> None:
+def edit_results(at: AppTest, changes: dict[int, dict[str, object]]) -> AppTest:
+    """What the result table reports after the user ticks Borrar or edits Correos in rows."""
+    generation = at.session_state["resultados-generacion"]
+    at.session_state[f"resultados-{generation}-1"] = {
+        "edited_rows": changes,
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    return at.run()
+
+
+def test_the_delete_icon_of_a_row_asks_for_confirmation_then_deletes(customers, database) -> None:
     at = buscar(start(INDIVIDUAL, user="ana"))
-    button(at, "Borrar").click()
-    at.run()
+    assert list(at.dataframe[0].value.columns)[:3] == ["Borrar", "Sociedad", "No. Cliente"]
+    edit_results(at, {0: {"Borrar": True}})
     assert at.warning[0].value.startswith("¿Borrar del catálogo al cliente 1004273")
     button(at, "Cancelar").click()
     at.run()
     assert not at.warning
     assert "1004273" in stored(database)
-    button(at, "Borrar").click()
-    at.run()
+    edit_results(at, {0: {"Borrar": True}})
     button(at, "Sí, borrar").click()
     at.run()
     assert at.success[0].value == "El cliente 1004273 se borró del catálogo de SM02."
@@ -115,14 +125,25 @@ def test_borrar_asks_for_confirmation_then_deletes(customers, database) -> None:
     assert at.info[0].value == "No hay clientes en el catálogo con esos datos."
 
 
-def test_emails_are_edited_in_place(customers, database) -> None:
+def test_emails_are_edited_in_the_table(customers, database) -> None:
     at = buscar(start(INDIVIDUAL, user="ana"))
-    at.text_input(key="correos-SM02/1004273").input("nuevo@y.mx;otro@y.mx")
+    assert button(at, "Grabar correos").disabled
+    edit_results(at, {0: {"Correos": "nuevo@y.mx;otro@y.mx"}})
     button(at, "Grabar correos").click()
     at.run()
     assert "fue actualizado" in at.success[0].value
     assert stored(database)["1004273"] == "nuevo@y.mx;otro@y.mx"
     assert at.dataframe[0].value.loc[0, "Correos"] == "nuevo@y.mx;otro@y.mx"
+
+
+def test_a_bad_address_edited_in_the_table_is_refused_and_nothing_saved(
+    customers, database
+) -> None:
+    at = edit_results(buscar(start(INDIVIDUAL, user="ana")), {0: {"Correos": "no-es-correo"}})
+    button(at, "Grabar correos").click()
+    at.run()
+    assert "no-es-correo" in at.error[0].value
+    assert stored(database)["1004273"] == "old@y.mx"
 
 
 def paste(at: AppTest, rows: list[list[str]], generation: int = 0) -> AppTest:

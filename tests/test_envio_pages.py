@@ -37,9 +37,10 @@ def buscar(at: AppTest, company: str = "SM02") -> AppTest:
     return at.run()
 
 
-def tick(at: AppTest, keys: list[str], edits: dict[int, bool], version: int = 0) -> AppTest:
+def tick(at: AppTest, keys: list[str], edits: dict[int, bool]) -> AppTest:
     """What the data editor reports after the user (un)ticks rows."""
     rows = zlib.crc32("|".join(keys).encode())
+    version = at.session_state["envio-version-editor"]
     at.session_state[f"envio-editor-{version}-{rows}"] = {
         "edited_rows": {row: {"Enviar": value} for row, value in edits.items()},
         "added_rows": [],
@@ -104,6 +105,16 @@ def test_a_deselected_customer_stays_deselected_while_filtering(customers) -> No
 
     assert list(at.dataframe[0].value["Enviar"]) == [True, False, True]
     assert caption(at).startswith("2 de 3")
+
+
+def test_a_new_buscar_starts_with_everyone_selected(customers) -> None:
+    at = tick(buscar(start(ENVIO, user="ana")), KEYS, {1: False})
+    assert caption(at).startswith("2 de 3")
+
+    at = buscar(at)
+
+    assert list(at.dataframe[0].value["Enviar"]) == [True, True, True]
+    assert caption(at).startswith("3 de 3")
 
 
 def test_quitar_todos_and_seleccionar_todos_act_on_the_rows_shown(customers) -> None:

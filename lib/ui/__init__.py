@@ -189,6 +189,19 @@ ITEM_COLUMNS = {
 }
 
 
+def verdict_columns(last: str) -> dict[str, object]:
+    """Masiva's check and result tables at 1366 px: the verdict (`last`, Verificación or
+    Mensaje) gets the room, so the reason a row failed is on screen."""
+    return {
+        "Fila": st.column_config.NumberColumn("Fila", width=50),
+        "Sociedad": st.column_config.TextColumn("Sociedad", width=75),
+        "No. Cliente": st.column_config.TextColumn("No. Cliente", width=90),
+        "Nombre": st.column_config.TextColumn("Nombre", width=180),
+        "Correo": st.column_config.TextColumn("Correo", width=190),
+        last: st.column_config.TextColumn(last, width=300),
+    }
+
+
 def show_items(rows: list[SendItem]) -> None:
     st.dataframe(items_table(rows), hide_index=True, width="stretch", column_config=ITEM_COLUMNS)
 
