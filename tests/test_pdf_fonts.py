@@ -159,11 +159,12 @@ def no_faces(monkeypatch, tmp_path) -> None:
     """A machine without the fonts (scripts/run could not install them)."""
     gone = fonts.Face("Nowhere Sans", tmp_path / "nowhere.ttf", None, "fonts-nowhere")
     monkeypatch.setattr(fonts, "FACES", (gone,))
-    fonts.registered.cache_clear()
-    fonts._reshaper.cache_clear()
+    caches = (fonts.installed, fonts.registered, fonts._reshaper)
+    for cached in caches:
+        cached.cache_clear()
     yield
-    fonts.registered.cache_clear()
-    fonts._reshaper.cache_clear()
+    for cached in caches:
+        cached.cache_clear()
 
 
 def test_an_unreadable_face_is_left_out_with_a_warning(tmp_path, caplog) -> None:

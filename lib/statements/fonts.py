@@ -83,13 +83,41 @@ _SHAPED_FORMS = ("<initial>", "<medial>", "<final>", "<isolated>")
 
 
 @cache
-def registered() -> tuple[str, ...]:
-    """The ReportLab names of Helvetica and of each face found, registered once per process
-    (reading a CJK face takes about 0.2 s) and made known to every xhtml2pdf document by its
-    family name, so that the template names them without an @font-face, which xhtml2pdf
-    would read and hash again for each document."""
-    names = [PRIMARY]
+def installed() -> tuple[Face, ...]:
+    """The faces whose files are there, looked for once per process. A missing one is left out:
+    its characters print as boxes, and every statement is still sent."""
+    found = []
     for face in FACES:
+        missing = [path for path in (face.regular, face.bold) if path and not path.is_file()]
+        if not missing:
+            found.append(face)
+            continue
+        log.warning(
+            "font %s not found (%s): its characters print as boxes; install Debian's %s",
+            face.family,
+            ", ".join(map(str, missing)),
+            face.package,
+        )
+    return tuple(found)
+
+
+def needs_faces(text: str) -> bool:
+    """Whether `text` has a character beyond Windows-1252, Helvetica's encoding in ReportLab."""
+    try:
+        text.encode("cp1252")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+@cache
+def registered() -> tuple[str, ...]:
+    """The ReportLab names of Helvetica and of each face installed, registered once per process
+    and only when a document needs them: reading the faces takes 0.3 s and about 35 MB. Each
+    is made known to every xhtml2pdf document by its family name, so that the template names
+    them without an @font-face, which xhtml2pdf would read and hash again for each document."""
+    names = [PRIMARY]
+    for face in installed():
         name = _register(face)
         if name is not None:
             pisa_default.DEFAULT_FONT[face.family.lower()] = name
@@ -98,17 +126,7 @@ def registered() -> tuple[str, ...]:
 
 
 def _register(face: Face) -> str | None:
-    """A face that is missing or unreadable is left out: its characters print as boxes, and
-    every statement is still sent."""
-    missing = [path for path in (face.regular, face.bold) if path and not path.is_file()]
-    if missing:
-        log.warning(
-            "font %s not found (%s): its characters print as boxes; install Debian's %s",
-            face.family,
-            ", ".join(map(str, missing)),
-            face.package,
-        )
-        return None
+    """An unreadable face is left out like a missing one."""
     name = face.font_name
     bold = name if face.bold is None else f"{name}-Bold"
     try:
@@ -123,15 +141,15 @@ def _register(face: Face) -> str | None:
 
 
 def css_family() -> str:
-    """The template's font-family: Helvetica first, then each face found, quoted (xhtml2pdf
-    reads an unquoted name of several words as something else)."""
-    found = [face.family for face in FACES if face.font_name in registered()]
-    return ", ".join([PRIMARY, *(f'"{family}"' for family in found)])
+    """The template's font-family: Helvetica first, then each face installed, quoted (xhtml2pdf
+    reads an unquoted name of several words as something else). A family not registered, in a
+    document that needs none, is passed over by xhtml2pdf."""
+    return ", ".join([PRIMARY, *(f'"{face.family}"' for face in installed())])
 
 
 def width(text: str, size: float) -> float:
     """The width (points) of `text` as xhtml2pdf will draw it, each run in its own face."""
-    if text.isascii():
+    if not needs_faces(text):
         return stringWidth(text, PRIMARY, size)
     return sum(
         stringWidth(run, name, size)

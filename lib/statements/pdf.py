@@ -206,6 +206,8 @@ def _draw(source: str, *, logo: Path | None = None) -> bytes:
     outside it."""
     _speedups()
     _font_fixes()
+    if fonts.needs_faces(source):
+        fonts.registered()
     output = io.BytesIO()
     policy = ResourceAccessPolicy(allow_remote=False, base_dir=logo.parent if logo else None)
     with _cycle_collector_paused():
