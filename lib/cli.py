@@ -38,6 +38,7 @@ from lib import (
     tables,
     users,
 )
+from lib.formatting import count
 from lib.mail import errors, probe, transports
 from lib.normalize import InvalidValue
 from lib.sending import addresses, bounce_check, processes, queue, runs, worker
@@ -289,14 +290,15 @@ def _send(args: argparse.Namespace) -> int:
             company_filter=args.sociedad and normalize.company_code(args.sociedad),
             customer_filter=args.cliente and normalize.customer_no(args.cliente),
         )
-    print(f"envío núm. {run.id}: {run.total} clientes, fecha de corte {cutoff:%d/%m/%Y}")
+    print(f"envío núm. {run.id}: {count(run.total, 'cliente')}, fecha de corte {cutoff:%d/%m/%Y}")
     job = processes.Job(run_id=run.id, until_idle=True)
     with _stop_on_signals() as stop:
         processes.Pool(job, args.procesos).run(stop)
     if stop.is_set():
         stopped = _interrupt(sessions, settings, run.id)
         print(
-            f"envío núm. {run.id} interrumpido: {stopped} clientes quedaron sin enviar "
+            f"envío núm. {run.id} interrumpido: "
+            f"{count(stopped, 'cliente quedó', 'clientes quedaron')} sin enviar "
             "(Reintentar fallidos, en Historial de envíos, los envía)"
         )
         return 1

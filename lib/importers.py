@@ -17,6 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from lib import normalize, open_item_imports, tables
+from lib.formatting import count
 from lib.models import AuditEvent, Company, Customer, search_name, utcnow
 
 Parser = Callable[[object], Any]
@@ -84,14 +85,15 @@ class ImportResult:
             return f"{label}: {self.errors[0].message}"
         if not self.ok:
             return (
-                f"{label}: {len(self.errors)} error(es) en {self.rows} fila(s); "
+                f"{label}: {count(len(self.errors), 'error')} en {count(self.rows, 'fila')}; "
                 "no se guardó nada. Corrige el archivo y vuelve a cargarlo."
             )
-        parts = [f"{self.inserted} nuevas", f"{self.updated} actualizadas"]
+        parts = [count(self.inserted, "nueva"), count(self.updated, "actualizada")]
         if self.replaced:
-            parts.append(f"{self.replaced} anteriores reemplazadas")
+            parts.append(count(self.replaced, "anterior reemplazada", "anteriores reemplazadas"))
         where = f" (sociedades: {', '.join(self.companies)})" if self.companies else ""
-        text = f"{label}: {self.rows} filas importadas{where}; " + ", ".join(parts) + "."
+        imported = count(self.rows, "fila importada", "filas importadas")
+        text = f"{label}: {imported}{where}; " + ", ".join(parts) + "."
         return f"{text} {self.sheet_note}" if self.sheet_note else text
 
 
@@ -117,7 +119,7 @@ COMPANY_COLUMNS = (
     Column("code", "Sociedad", normalize.company_code),
     Column("name", "Nombre", _text(200, required=True), ("nombresociedad", "razonsocial")),
     Column("tax_id", "RFC", _text(20), required=False),
-    Column("address", "Direccion", _text(1000), ("domicilio",), required=False),
+    Column("address", "Dirección", _text(1000), ("domicilio",), required=False),
     Column("currency", "Moneda", normalize.currency, required=False),
 )
 CUSTOMER_COLUMNS = (
@@ -125,7 +127,7 @@ CUSTOMER_COLUMNS = (
     Column("customer_no", "NoCliente", normalize.customer_no, ("cliente", "numerocliente")),
     Column("name", "NombreCliente", _text(200, required=True), ("nombre", "razonsocial")),
     Column("tax_id", "RFC", _text(20), required=False),
-    Column("address", "Direccion", _text(1000), ("domicilio",), required=False),
+    Column("address", "Dirección", _text(1000), ("domicilio",), required=False),
 )
 OPEN_ITEM_COLUMNS = (
     Column("company_code", "Sociedad", normalize.company_code),

@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from lib import formatting
+from lib.formatting import count, plural
 from lib.models import AuditEvent, Company, Customer, OpenItem, OpenItemImport, ReplacedOpenItem
 from lib.normalize import InvalidValue
 
@@ -60,7 +61,7 @@ class Effect:
     def describe(self) -> str:
         """`SM02: 1,220 → 2 partidas; saldo MXN $10.00 → MXN $1.00`, for the command line."""
         return (
-            f"{self.code}: {self.before.items:,} → {self.after.items:,} partidas; "
+            f"{self.code}: {self.before.items:,} → {count(self.after.items, 'partida')}; "
             f"saldo {self.before.describe()} → {self.after.describe()}"
         )
 
@@ -86,12 +87,15 @@ class Undone:
     lost: int  # replaced items whose customer no longer exists
 
     def summary(self) -> str:
+        removed = plural(self.removed, "se quitó", "se quitaron")
+        restored = plural(self.restored, "se repuso", "se repusieron")
         text = (
-            f"Importación deshecha en {self.code}: se quitaron {self.removed:,} partidas y se "
-            f"repusieron {self.restored:,}."
+            f"Importación deshecha en {self.code}: {removed} {count(self.removed, 'partida')} y "
+            f"{restored} {count(self.restored, 'partida')}."
         )
         if self.lost:
-            text += f" {self.lost:,} no se repusieron porque su cliente ya no existe."
+            lost = count(self.lost, "partida no se repuso", "partidas no se repusieron")
+            text += f" {lost} porque su cliente ya no existe."
         return text
 
 

@@ -69,8 +69,9 @@ if listing is not None:
         send_list.editor(visible)
         chosen = [c for c in everyone if selection.get(c.key_text, True)]
         st.caption(
-            f"{len(chosen):,} de {len(everyone):,} clientes seleccionados "
-            f"(fecha de corte {formatting.day(listing['cutoff'])})."
+            f"{len(chosen):,} de "
+            + formatting.count(len(everyone), "cliente seleccionado", "clientes seleccionados")
+            + f" (fecha de corte {formatting.day(listing['cutoff'])})."
         )
         if warning := runs.bounce_warning(chosen):
             st.warning(ui.literal(warning), icon="⚠️")

@@ -63,8 +63,9 @@ if middle.button(f"Reintentar fallidos ({failed})", disabled=not failed):
     st.session_state[history.RETRY_ASKED] = (run.id, False)
 if uncertain:
     st.warning(
-        f"{uncertain} correos quedaron **inciertos**: el envío se interrumpió mientras se "
-        "entregaban y pudieron haber llegado. Revisa con los clientes antes de reenviarlos."
+        formatting.count(uncertain, "correo quedó **incierto**", "correos quedaron **inciertos**")
+        + ": el envío se interrumpió durante la entrega y pudo haber llegado. "
+        "Revisa con los clientes antes de reenviar."
     )
     confirmed = st.checkbox(
         "Revisé los inciertos y quiero reenviarlos junto con los fallidos", key=CONFIRM_UNCERTAIN

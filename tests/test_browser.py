@@ -194,7 +194,7 @@ def test_datos_upload_lists_row_errors(
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(bad)
     expect(page.get_by_text("sociedades.xlsx")).to_be_visible()
     page.get_by_role("button", name="Importar").filter(visible=True).click()
-    expect(page.get_by_text("Sociedades: 1 error(es) en 2 fila(s)")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Sociedades: 1 error en 2 filas")).to_be_visible(timeout=30_000)
     expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible()
 
 

@@ -151,13 +151,13 @@ def test_import_reports_row_errors_and_exit_code(app_env: dict[str, str], tmp_pa
     assert run_cli("import", "companies", str(companies))[0] == 0
     code, out, _ = run_cli("import", "customers", str(good))
     assert code == 0
-    assert out.startswith("Clientes: 1 filas importadas (sociedades: SM02); 1 nuevas")
+    assert out.startswith("Clientes: 1 fila importada (sociedades: SM02); 1 nueva")
     code, _, err = run_cli("import", "customers", str(bad))
     assert code == 1
     assert err.splitlines() == [
         "Fila 2, NoCliente: No. Cliente vacío",
         "Fila 3, Sociedad: la sociedad SM99 no existe; impórtala primero",
-        "Clientes: 2 error(es) en 2 fila(s); no se guardó nada. "
+        "Clientes: 2 errores en 2 filas; no se guardó nada. "
         "Corrige el archivo y vuelve a cargarlo.",
     ]
     engine = db.create_engine_for(app_env["DATABASE_URL"])
@@ -181,11 +181,11 @@ def test_open_items_import_prints_its_effect_and_undo_open_items_reverts_it(
     assert run_cli("import", "open-items", str(first))[0] == 0
     code, out, _ = run_cli("import", "open-items", str(second))
     assert code == 0
-    assert out.splitlines()[-1] == "SM02: 1 → 1 partidas; saldo MXN $10.00 → MXN $2.50"
+    assert out.splitlines()[-1] == "SM02: 1 → 1 partida; saldo MXN $10.00 → MXN $2.50"
     code, out, _ = run_cli("import", "undo-open-items", "sm02")
     assert (code, out) == (
         0,
-        "Importación deshecha en SM02: se quitaron 1 partidas y se repusieron 1.\n",
+        "Importación deshecha en SM02: se quitó 1 partida y se repuso 1 partida.\n",
     )
     code, _, err = run_cli("import", "undo-open-items", "SM02")
     assert code == 1
@@ -314,12 +314,12 @@ def test_send_runs_to_completion_prints_each_customer_and_mails_the_log(
 
     assert (code, err) == (0, "")
     lines = out.splitlines()
-    assert lines[0] == "envío núm. 1: 1 clientes, fecha de corte 28/11/2026"
+    assert lines[0] == "envío núm. 1: 1 cliente, fecha de corte 28/11/2026"
     assert lines[1] == (
         "Sociedad: SM02 | NoCliente: 1004273 | FechaCorte: 20261128 | "
         "NombreCliente: PLUMBERS CENTER | CorreoDestino: old@y.mx | Enviado: ok"
     )
-    assert lines[2] == "resumen: 1 clientes, enviados 1, con error 0"
+    assert lines[2] == "resumen: 1 cliente, enviados 1, con error 0"
     outbox = sorted((Path(app_env["DATA_DIR"]) / "outbox").glob("*.eml"))
     recipients = sorted(
         message_from_bytes(path.read_bytes(), policy=policy.default)["To"] for path in outbox
@@ -356,7 +356,7 @@ def test_send_exits_1_when_a_customer_fails(
 
         assert code == 1
         assert "Enviado: error: old@y.mx: rechazado: 550 5.1.1 No existe" in out
-        assert "resumen: 1 clientes, enviados 0, con error 1" in out
+        assert "resumen: 1 cliente, enviados 0, con error 1" in out
         assert [m.recipients for m in server.received] == [["ana@e.example"]]
 
 

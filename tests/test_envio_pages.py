@@ -291,7 +291,7 @@ def test_historial_lists_runs_and_retries_only_the_failed(customers, database) -
     at.run()
 
     assert not at.exception
-    assert at.success[0].value.startswith("Se creó el envío núm. 2 con 1 clientes")
+    assert at.success[0].value.startswith("Se creó el envío núm. 2 con 1 cliente;")
     assert runs_items(database)[2] == ["1000001"]
 
 
@@ -304,7 +304,7 @@ def test_historial_resends_the_uncertain_only_after_confirmation(customers, data
     send_everything(database, config.load_settings())
 
     at = start(HISTORIAL, user="ana")
-    assert "quedaron **inciertos**" in at.warning[0].value
+    assert "1 correo quedó **incierto**" in at.warning[0].value
     at.checkbox[0].check().run()
     button(at, "Reintentar fallidos e inciertos (1)").click()
     at.run()

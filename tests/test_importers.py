@@ -444,4 +444,4 @@ def test_undo_says_how_many_items_could_not_come_back_with_their_customer_gone(
     with sessions() as session, session.begin():
         undone = open_item_imports.undo(session, "SM02", username="ana")
     assert (undone.restored, undone.lost) == (10, 1)
-    assert "1 no se repusieron porque su cliente ya no existe" in undone.summary()
+    assert "1 partida no se repuso porque su cliente ya no existe" in undone.summary()

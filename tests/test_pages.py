@@ -94,19 +94,19 @@ def datos(people) -> AppTest:
 
 def test_datos_imports_sociedades_and_customers(datos: AppTest, app_env) -> None:
     upload(datos, 0, "sociedades.csv", "Sociedad,Nombre\nSM02,Bajío\n".encode())
-    assert datos.success[0].value.startswith("Sociedades: 1 filas importadas")
+    assert datos.success[0].value.startswith("Sociedades: 1 fila importada")
     content = tables.write_xlsx(
         ["Sociedad", "No. Cliente", "Nombre Cliente"], [["sm02", "0001006210", "PEÑA & HIJOS"]]
     )
     upload(datos, 1, "clientes.xlsx", content)
     assert not datos.exception
-    assert "Clientes: 1 filas importadas (sociedades: SM02); 1 nuevas" in datos.success[1].value
+    assert "Clientes: 1 fila importada (sociedades: SM02); 1 nueva" in datos.success[1].value
     assert count(app_env["DATABASE_URL"], Customer) == 1
 
 
 def test_datos_lists_row_errors_and_saves_nothing(datos: AppTest, app_env) -> None:
     upload(datos, 0, "sociedades.csv", b"Sociedad,Nombre\nSM02,Bajio\nSM02,Otra vez\n")
-    assert datos.error[0].value.startswith("Sociedades: 1 error(es) en 2 fila(s)")
+    assert datos.error[0].value.startswith("Sociedades: 1 error en 2 filas")
     errors = datos.tabs[0].dataframe[0].value
     assert errors.to_dict("records") == [
         {"Fila": 3, "Columna": "", "Problema": "repetida (igual que la fila 2)"}

@@ -376,8 +376,8 @@ def markup_catalog(people, database: sessionmaker[Session]) -> None:
 
 
 def assert_no_markup_rendered(at: AppTest) -> None:
-    """No element of the page was allowed to render HTML."""
-    assert not at.get("html")
+    """No element of the page was allowed to render HTML but the app's own style sheet."""
+    assert [h.value for h in at.get("html")] == [ui.spanish_widgets_style()]
     for element in (*at.markdown, *at.caption, *at.success, *at.error, *at.info, *at.warning):
         assert not getattr(element.proto, "allow_html", False), element.value
 
@@ -389,7 +389,6 @@ def test_markup_in_names_is_shown_as_text_in_the_catalog_search(markup_catalog) 
 
     assert not at.exception
     assert sorted(at.dataframe[0].value["Nombre"]) == sorted(MARKUP.values())
-    assert any("<script>alert(1)</script>" in option for option in at.selectbox[-1].options)
     assert_no_markup_rendered(at)
 
 

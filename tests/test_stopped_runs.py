@@ -137,7 +137,7 @@ def test_the_summary_of_a_run_without_stopped_customers_does_not_name_them(
     work(catalog, settings, smtp_to(server.port))
 
     run = finished(catalog, run_id)
-    assert runlog.summary(run) == "resumen: 1 clientes, enviados 1, con error 0"
+    assert runlog.summary(run) == "resumen: 1 cliente, enviados 1, con error 0"
     assert RunStatus(run.status).shown(0) == "Terminado"
     body = server.to(ANALYST_EMAIL)[0].message.get_body().get_content()
     assert body.startswith("Terminó el envío masivo")

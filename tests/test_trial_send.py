@@ -188,8 +188,8 @@ def test_the_trial_records_no_send_and_leaves_the_catalog_alone_but_is_audited(
 
 
 NO_EMAIL = (
-    "tu usuario no tiene un correo válido al cual enviarte la prueba{}; regístralo en Mi cuenta "
-    "o pide a un administrador que lo registre en Usuarios"
+    "tu usuario no tiene un correo válido al cual enviarte la prueba{}; pide a un administrador "
+    "que lo registre en Usuarios"
 )
 
 

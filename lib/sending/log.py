@@ -58,7 +58,7 @@ def summary(run: SendRun) -> str:
         parts.append(f"inciertos {run.uncertain}")
     if run.skipped:
         parts.append(f"sin saldo {run.skipped}")
-    return f"resumen: {run.total} clientes, " + ", ".join(parts)
+    return f"resumen: {formatting.count(run.total, 'cliente')}, " + ", ".join(parts)
 
 
 def message(run: SendRun, log_text: str, *, mail_from: str) -> EmailMessage:

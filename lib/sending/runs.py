@@ -160,20 +160,15 @@ def send_question(
     addresses = sum(len([a for a in c.emails.split(emails.SEPARATOR) if a]) for c in chosen)
     count = len(chosen)
     question = (
-        f"Se enviarán {count:,} {_plural(count, 'estado', 'estados')} de cuenta {where} con "
-        f"fecha de corte {formatting.day(cutoff)} a {count:,} "
-        f"{_plural(count, 'cliente', 'clientes')} ({addresses:,} "
-        f"{_plural(addresses, 'correo', 'correos')})"
+        f"Se enviarán {formatting.count(count, 'estado')} de cuenta {where} con "
+        f"fecha de corte {formatting.day(cutoff)} a {formatting.count(count, 'cliente')} "
+        f"({formatting.count(addresses, 'correo')})"
     )
     if hidden:
         question += f"; incluye {hidden:,} que el filtro oculta"
     if skip_zero_balance:
         question += "; los que no tienen saldo quedan en el log como «sin saldo»"
     return question + "."
-
-
-def _plural(count: int, one: str, many: str) -> str:
-    return one if count == 1 else many
 
 
 def matching(found: Sequence[Candidate], text: str) -> list[Candidate]:
@@ -443,7 +438,7 @@ def retry_question(
                              skip_zero_balance=plan.original.skip_zero_balance)  # fmt: skip
     if not plan.left_out:
         return question
-    verb = _plural(plan.left_out, "reintenta", "reintentan")
+    verb = formatting.plural(plan.left_out, "reintenta", "reintentan")
     return f"{question} {_gone(plan.left_out)} y no se {verb}."
 
 

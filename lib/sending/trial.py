@@ -26,8 +26,8 @@ from lib.statements import message
 SUBJECT_PREFIX = "[PRUEBA] "
 ACTION = "test_send"
 NO_ANALYST_EMAIL = (
-    "tu usuario no tiene un correo válido al cual enviarte la prueba{problem}; regístralo en "
-    "Mi cuenta o pide a un administrador que lo registre en Usuarios"
+    "tu usuario no tiene un correo válido al cual enviarte la prueba{problem}; pide a un "
+    "administrador que lo registre en Usuarios"
 )
 NOT_IN_CATALOG = (
     "el cliente {customer} no está en el catálogo de envío: no hay un correo que probar; "

@@ -338,15 +338,20 @@ UPLOADER_TEXTS = (
 )
 
 
-def _spanish_widgets() -> None:
-    """Streamlit's own texts in Spanish, on every run (a style-only `st.html` takes no room)."""
+def spanish_widgets_style() -> str:
+    """The one piece of HTML the app writes itself: a `<style>` with no data in it."""
     limit = st.get_option("server.maxUploadSize")
     rules = []
     for host, english, text, style in UPLOADER_TEXTS:
         hidden = f"{host} > {english}" if english else host
         rules.append(f"{hidden} {{ {'display: none' if english else 'font-size: 0'}; }}")
         rules.append(f'{host}::after {{ content: "{text.format(limit=limit)}"; {style}; }}')
-    st.html("<style>\n" + "\n".join(rules) + "\n</style>")
+    return "<style>\n" + "\n".join(rules) + "\n</style>"
+
+
+def _spanish_widgets() -> None:
+    """Streamlit's own texts in Spanish, on every run (a style-only `st.html` takes no room)."""
+    st.html(spanish_widgets_style())
 
 
 def run_app() -> None:

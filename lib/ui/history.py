@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from lib import formatting
+from lib.formatting import count
 from lib.models import SendRun
 from lib.normalize import InvalidValue
 from lib.sending import runs
@@ -77,7 +78,7 @@ def retry(run_id: int, include_uncertain: bool) -> None:
     st.session_state[SHOWN_RUN] = again.id
     report(
         True,
-        f"Se creó el envío núm. {again.id} con {again.total:,} clientes; "
+        f"Se creó el envío núm. {again.id} con {count(again.total, 'cliente')}; "
         "su avance está en Envío masivo estado de cuenta.",
     )
 

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from lib import formatting, importers, open_item_imports
+from lib.formatting import count
 from lib.normalize import InvalidValue
 from lib.ui import literal, progress, refuse, report, sessions, settings
 
@@ -111,7 +112,7 @@ def undo_section(username: str) -> None:
             literal(
                 f"**{kept.code}** · {kept.name}: {kept.filename}, "
                 f"{formatting.moment(kept.at, zone)} por {kept.username}; "
-                f"reemplazó {kept.replaced:,} partidas por {kept.imported:,}."
+                f"reemplazó {count(kept.replaced, 'partida')} por {kept.imported:,}."
             )
         )
         if button.button("Deshacer última importación", key=f"undo-{kept.code}"):
@@ -123,8 +124,9 @@ def undo_section(username: str) -> None:
 def _ask_undo(kept: open_item_imports.LastImport, username: str) -> None:
     st.warning(
         literal(
-            f"¿Deshacer la importación de {kept.filename} en {kept.code}? Se quitan las "
-            f"{kept.imported:,} partidas que trajo y vuelven las {kept.replaced:,} que reemplazó."
+            f"¿Deshacer la importación de {kept.filename} en {kept.code}? Se quitan "
+            f"{count(kept.imported, 'partida que trajo', 'partidas que trajo')} y vuelven "
+            f"{count(kept.replaced, 'partida que reemplazó', 'partidas que reemplazó')}."
         )
     )
     yes, no, _ = st.columns([1, 1, 4])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lib import formatting
+from lib.formatting import count
 from lib.normalize import InvalidValue
 from lib.sending import log as runlog
 from lib.sending import runs
@@ -51,7 +52,7 @@ def procesar(listing: dict, chosen: list[runs.Candidate]) -> None:
         return
     st.session_state[SHOWN_RUN] = run.id
     del st.session_state[LISTING]
-    report(True, f"Se creó el envío núm. {run.id} para {run.total:,} clientes.")
+    report(True, f"Se creó el envío núm. {run.id} para {count(run.total, 'cliente')}.")
 
 
 def stop_control(run_id: int) -> None:
@@ -86,7 +87,8 @@ def stop(run_id: int) -> None:
     except InvalidValue as exc:
         refuse(exc)
         return
-    report(True, f"Envío núm. {run_id} detenido: {stopped:,} clientes quedaron sin enviar.")
+    left = count(stopped, "cliente quedó", "clientes quedaron")
+    report(True, f"Envío núm. {run_id} detenido: {left} sin enviar.")
 
 
 def can_stop(run_id: int) -> bool:
@@ -107,7 +109,10 @@ def follow(run_id: int) -> bool:
         f"Fecha de corte {formatting.day(run.cutoff_date)} · iniciado por {run.started_by} "
         f"el {formatting.moment(run.created_at, settings().timezone)}"
     )
-    st.progress(shown.fraction, text=f"{shown.done:,} de {run.total:,} clientes procesados")
+    st.progress(
+        shown.fraction,
+        text=f"{shown.done:,} de {count(run.total, 'cliente procesado', 'clientes procesados')}",
+    )
     figures = st.columns(len(OUTCOME_FIGURES))
     for column, (name, status) in zip(figures, OUTCOME_FIGURES, strict=True):
         column.metric(name, f"{shown.counts.get(status, 0):,}")
