@@ -47,6 +47,6 @@ for tab, (kind, spec) in zip(
         elif result is not None:
             st.success(result.summary())
             if result.effects:
-                imports.effects(result)
+                imports.effects(result, applied=True)
         if spec.replaces:
             imports.undo_section(ui.actor())

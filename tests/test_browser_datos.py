@@ -103,7 +103,9 @@ def test_partidas_abiertas_import_shows_its_effect_cancels_confirms_and_undoes(
 
     # 1. Importar only shows the effect: SU01 goes from its items to 2; nothing is written.
     upload_and_import(page, file)
-    expect(page.get_by_text(f"{SOCIEDAD} quedará(n) con menos partidas que ahora.")).to_be_visible()
+    expect(
+        page.get_by_text(f"Quedan menos que ahora: {SOCIEDAD} pasa de {len(original[SOCIEDAD])}")
+    ).to_be_visible()
     [effect] = table(page)
     assert effect["Sociedad"] == f"{SOCIEDAD} · {name}"
     assert int(effect["Partidas ahora"]) == len(original[SOCIEDAD])

@@ -81,7 +81,7 @@ def test_open_items_show_their_effect_and_change_nothing_before_confirmar(
 ) -> None:
     at = upload(three_items, OPEN_ITEMS_TAB, "nuevas.xlsx", open_items_file(("F9", "50.00")))
     assert not at.exception
-    assert "SM02 quedará(n) con menos partidas que ahora" in at.warning[0].value
+    assert "Quedan menos que ahora: SM02 pasa de 3 a 1 partida." in at.warning[0].value
     effect = at.tabs[OPEN_ITEMS_TAB].dataframe[0].value.to_dict("records")
     assert effect == [
         {
@@ -97,6 +97,8 @@ def test_open_items_show_their_effect_and_change_nothing_before_confirmar(
     at.run()
     assert items(app_env["DATABASE_URL"]) == [("F9", Decimal("50.00"))]
     assert "1 fila importada" in at.success[0].value
+    applied = at.tabs[OPEN_ITEMS_TAB].dataframe[0].value
+    assert list(applied.columns)[1:3] == ["Partidas antes", "Partidas ahora"]
 
 
 def test_cancelar_leaves_the_open_items_as_they_were(three_items: AppTest, app_env) -> None:
@@ -116,9 +118,10 @@ def test_deshacer_puts_back_the_items_the_last_import_replaced(
     at.run()
     undo = [b for b in at.button if b.label == "Deshacer última importación"]
     assert len(undo) == 1  # one sociedad with an import to undo
+    assert any(m.value.startswith("**SM02** · Bajío: nuevas.xlsx") for m in at.markdown)
     undo[0].click()
     at.run()
-    assert "vuelven las 3 que reemplazó" in at.warning[0].value
+    assert "Se quita 1 partida que trajo y vuelven 3 partidas que reemplazó." in at.warning[0].value
     assert items(app_env["DATABASE_URL"]) == [("F9", Decimal("50.00"))]
     button(at, "Sí, deshacer").click()
     at.run()

@@ -28,6 +28,7 @@ from lib.ui import APOLOGY
 from tests.support import AppServer
 from tests.test_browser import log_in, paste, settle
 from tests.test_browser_catalogo import tick_delete
+from tests.test_browser_datos import SOCIEDAD, snapshot_file, upload_and_import
 from tests.test_browser_envio import search, untick
 
 pytestmark = pytest.mark.manual
@@ -251,7 +252,8 @@ def test_manual_screens_of_the_analista(
     preview.get_by_role("button", name="Ver estado de cuenta").click()
     download = page.get_by_role("button", name=re.compile(r"^Descargar 1006210_"))
     expect(download).to_be_visible(timeout=60_000)
-    camera.shot("30_vista_previa", preview, download, height=1400)
+    trial = page.get_by_role("button", name="Enviarme una prueba")
+    camera.shot("30_vista_previa", preview, download, trial, height=1400)
 
     nav(page, "Envío masivo estado", "Envío masivo estado de cuenta")
     search(page, "SU01")
@@ -288,7 +290,12 @@ def test_manual_screens_of_the_analista(
 
 
 def test_manual_screens_of_the_admin(
-    with_demo_data: None, people: dict[str, str], app_server: AppServer, camera: Camera
+    with_demo_data: None,
+    people: dict[str, str],
+    app_server: AppServer,
+    camera: Camera,
+    database,
+    tmp_path: Path,
 ) -> None:
     page = camera.page
     page.goto(f"{app_server.url}/datos")
@@ -297,6 +304,15 @@ def test_manual_screens_of_the_admin(
     # 5. Administración
     expect(page.get_by_role("heading", name="Datos")).to_be_visible()
     camera.shot("50_datos")
+    with database() as session:
+        customer = session.scalars(
+            sa.select(Customer.customer_no).filter_by(company_code=SOCIEDAD).limit(1)
+        ).one()
+    upload_and_import(page, snapshot_file(tmp_path / "partidas_nuevas.xlsx", customer))
+    camera.shot("53_partidas_confirmar", page.get_by_role("tab", name="Partidas abiertas"),
+                page.get_by_role("button", name="Confirmar"), height=1400)  # fmt: skip
+    page.get_by_role("button", name="Cancelar").click()
+    expect(page.get_by_role("button", name="Confirmar")).to_have_count(0)
     page.locator('[data-testid="stSidebarNav"] a', has_text="Usuarios").click()
     expect(page.get_by_role("heading", name="Usuarios")).to_be_visible()
     page.get_by_text("Agregar usuario").click()
@@ -305,4 +321,4 @@ def test_manual_screens_of_the_admin(
     page.locator('[data-testid="stSidebarNav"] a', has_text="Mi cuenta").click()
     expect(page.get_by_role("heading", name="Mi cuenta")).to_be_visible()
     camera.shot("52_mi_cuenta")
-    assert len(camera.taken) == 3
+    assert len(camera.taken) == 4

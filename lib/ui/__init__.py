@@ -35,6 +35,7 @@ _user: ContextVar[login.SignedIn | None] = ContextVar("user", default=None)
 _through_navigation: ContextVar[bool] = ContextVar("through_navigation", default=False)
 
 RUN_NUMBER = "ui-numero-de-ejecucion"
+VISIT, VISITED_PAGE = "ui-visita", "ui-pagina-visitada"
 # What makes markup inside a line: emphasis, code, links, strike-through, formulas.
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~$])")
 PAGES_DIR = Path(__file__).resolve().parent.parent.parent / "pages"
@@ -148,6 +149,13 @@ def report(ok: bool, message: str) -> None:
     st.rerun()
 
 
+def button_pair() -> tuple[DeltaGenerator, DeltaGenerator]:
+    """Two slots side by side with the usual small gap, for a question's yes and no buttons;
+    slots, so the caller can handle "no" first and still draw "yes" on the left."""
+    row = st.container(horizontal=True)
+    return row.empty(), row.empty()
+
+
 def confirm_send(question: str, asked: str) -> bool:
     """The last look before a send: `question` (built in lib) with Enviar and Cancelar.
 
@@ -155,7 +163,7 @@ def confirm_send(question: str, asked: str) -> bool:
     Enviar, and the caller sends; Cancelar reruns the page with nothing done.
     """
     st.warning(literal(question), icon=":material/send:")
-    yes, no, _ = st.columns([1, 1, 4])
+    yes, no = button_pair()
     if no.button("Cancelar", key=f"{asked}-cancelar"):
         st.session_state.pop(asked, None)
         st.rerun()
@@ -369,6 +377,7 @@ def run_app() -> None:
     user = user or sso.signed_in(factory, current)
     _user.set(user)
     page = st.navigation(navigation(user))
+    _count_visit(page)
     if user is not None:
         if not sso.active():
             login.write_pending_cookie()
@@ -395,6 +404,25 @@ def run_number() -> int:
     a widget was on screen in the run just before this one.
     """
     return st.session_state.get(RUN_NUMBER, 0)
+
+
+def visit() -> int:
+    """Which visit to the current page this is: it goes up whenever a run shows another page
+    than the run before (a rerun within the page keeps it), counted before the page runs.
+
+    Streamlit keeps session state across pages, so what a page left behind (a preview, a
+    pasted grid) would greet the user coming back; a page puts this in widget keys, or drops
+    its own state when it changes, to start each visit afresh.
+    """
+    return st.session_state.get(VISIT, 0)
+
+
+def _count_visit(page: st.Page) -> None:
+    # The title too: a stand-in (the login form at Masiva's URL) is another page than Masiva.
+    shown = (page.url_path, page.title)
+    if st.session_state.get(VISITED_PAGE) != shown:
+        st.session_state[VISITED_PAGE] = shown
+        st.session_state[VISIT] = visit() + 1
 
 
 def page_guard() -> None:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from lib import catalog, formatting
-from lib.ui import actor, flagged, literal, report, session, settings
+from lib.ui import actor, button_pair, flagged, literal, report, session, settings
 
 GENERATION = "resultados-generacion"
 DELETE = "Borrar"
@@ -89,7 +89,7 @@ def _ask_delete(ticked: list[catalog.Listed]) -> None:
         who = ", ".join(f"{r.company_code}/{r.customer_no}" for r in ticked)
         question = f"¿Borrar del catálogo a estos {len(ticked)} clientes: {who}?"
     st.warning(literal(question))
-    yes, no, _ = st.columns([1, 1, 4])
+    yes, no = button_pair()
     if no.button("Cancelar"):
         reset()
         st.rerun()

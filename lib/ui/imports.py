@@ -8,9 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from lib import formatting, importers, open_item_imports
-from lib.formatting import count
+from lib.formatting import count, plural
 from lib.normalize import InvalidValue
-from lib.ui import literal, progress, refuse, report, sessions, settings
+from lib.ui import button_pair, literal, progress, refuse, report, sessions, settings
 
 MAX_ERRORS_SHOWN = 500
 UNDO_ASKED = "deshacer-partidas"
@@ -48,16 +48,18 @@ def errors(result: importers.ImportResult) -> None:
         st.caption(f"Se muestran {MAX_ERRORS_SHOWN} de {len(result.errors):,} errores.")
 
 
-def effects(result: importers.ImportResult) -> None:
-    """Each sociedad's open items and balance per currency, now and after the import."""
+def effects(result: importers.ImportResult, *, applied: bool) -> None:
+    """Each sociedad's open items and balance per currency before and after the import: "ahora
+    → después" while it waits for Confirmar, "antes → ahora" once applied."""
+    before, after = ("antes", "ahora") if applied else ("ahora", "después")
     st.dataframe(
         pd.DataFrame(
             {
                 "Sociedad": [f"{e.code} · {e.name}" for e in result.effects],
-                "Partidas ahora": [e.before.items for e in result.effects],
-                "Partidas después": [e.after.items for e in result.effects],
-                "Saldo ahora": [e.before.describe() for e in result.effects],
-                "Saldo después": [e.after.describe() for e in result.effects],
+                f"Partidas {before}": [e.before.items for e in result.effects],
+                f"Partidas {after}": [e.after.items for e in result.effects],
+                f"Saldo {before}": [e.before.describe() for e in result.effects],
+                f"Saldo {after}": [e.after.describe() for e in result.effects],
             }
         ),
         hide_index=True,
@@ -69,21 +71,21 @@ def confirm(kind: str, username: str) -> None:
     """The last look before a snapshot replaces the open items: Confirmar or Cancelar."""
     name, content = st.session_state[f"pending-{kind}"]
     result: importers.ImportResult = st.session_state[f"result-{kind}"]
-    fewer = [e for e in result.effects if e.after.items < e.before.items]
+    fewer = [
+        f"{e.code} pasa de {e.before.items:,} a {count(e.after.items, 'partida')}"
+        for e in result.effects
+        if e.after.items < e.before.items
+    ]
     st.warning(
         literal(
             f"Revisa el efecto de {name} antes de aplicarlo: reemplaza todas las partidas "
             "abiertas de cada sociedad del archivo."
-            + (
-                f" {', '.join(e.code for e in fewer)} quedará(n) con menos partidas que ahora."
-                if fewer
-                else ""
-            )
+            + (f" Quedan menos que ahora: {'; '.join(fewer)}." if fewer else "")
         ),
         icon=":material/difference:",
     )
-    effects(result)
-    yes, no, _ = st.columns([1, 1, 4])
+    effects(result, applied=False)
+    yes, no = button_pair()
     if no.button("Cancelar", key=f"cancel-{kind}"):
         _forget(kind)
         st.rerun()
@@ -109,10 +111,11 @@ def undo_section(username: str) -> None:
     for kept in last:
         text, button = st.columns([5, 2], vertical_alignment="center")
         text.write(
-            literal(
-                f"**{kept.code}** · {kept.name}: {kept.filename}, "
-                f"{formatting.moment(kept.at, zone)} por {kept.username}; "
-                f"reemplazó {count(kept.replaced, 'partida')} por {kept.imported:,}."
+            f"**{literal(kept.code)}** · "
+            + literal(
+                f"{kept.name}: {kept.filename}, {formatting.moment(kept.at, zone)} por "
+                f"{kept.username}; reemplazó {count(kept.replaced, 'partida')} por "
+                f"{kept.imported:,}."
             )
         )
         if button.button("Deshacer última importación", key=f"undo-{kept.code}"):
@@ -124,12 +127,14 @@ def undo_section(username: str) -> None:
 def _ask_undo(kept: open_item_imports.LastImport, username: str) -> None:
     st.warning(
         literal(
-            f"¿Deshacer la importación de {kept.filename} en {kept.code}? Se quitan "
-            f"{count(kept.imported, 'partida que trajo', 'partidas que trajo')} y vuelven "
+            f"¿Deshacer la importación de {kept.filename} en {kept.code}? "
+            f"{plural(kept.imported, 'Se quita', 'Se quitan')} "
+            f"{count(kept.imported, 'partida que trajo', 'partidas que trajo')} y "
+            f"{plural(kept.replaced, 'vuelve', 'vuelven')} "
             f"{count(kept.replaced, 'partida que reemplazó', 'partidas que reemplazó')}."
         )
     )
-    yes, no, _ = st.columns([1, 1, 4])
+    yes, no = button_pair()
     if no.button("Cancelar", key=f"undo-no-{kept.code}"):
         st.session_state.pop(UNDO_ASKED, None)
         st.rerun()

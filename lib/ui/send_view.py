@@ -15,6 +15,7 @@ from lib.sending.status import ItemStatus, RunStatus
 from lib.ui import (
     OUTCOME_FIGURES,
     actor,
+    button_pair,
     current_user,
     live,
     log_download,
@@ -71,7 +72,7 @@ def stop_control(run_id: int) -> None:
         "podrás enviarlos después con Reintentar fallidos, en Historial de envíos. "
         "Los que se están enviando en este momento terminan."
     )
-    yes, no, _ = st.columns([1, 1, 3])
+    yes, no = button_pair()
     if no.button("No, seguir enviando"):
         del st.session_state[STOP_ASKED]
         st.rerun()
