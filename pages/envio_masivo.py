@@ -63,7 +63,7 @@ if listing is not None:
         text = st.text_input("Filtrar la lista", placeholder="No. Cliente, nombre o correo")
         visible = runs.matching(everyone, text)
         keys = [c.key_text for c in visible]
-        left, right, _ = st.columns([1, 1, 2])
+        left, right = ui.button_pair()
         left.button("Seleccionar todos", on_click=send_list.select, args=(keys, True))
         right.button("Quitar todos", on_click=send_list.select, args=(keys, False))
         send_list.editor(visible)

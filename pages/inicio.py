@@ -50,7 +50,7 @@ st.dataframe(
     ),
     hide_index=True,
     width="stretch",
-    column_config={"Nombre": st.column_config.TextColumn(width="medium")},
+    column_config=ui.summary_columns(currencies),
 )
 st.caption("Los saldos se muestran por moneda; nunca se suman MXN con USD.")
 

@@ -210,6 +210,19 @@ def verdict_columns(last: str) -> dict[str, object]:
     }
 
 
+def summary_columns(currencies: list[str]) -> dict[str, object]:
+    """Inicio's table at 1366 px: the sociedad's whole name, each balance as wide as its
+    figures (hundreds of millions with cents)."""
+    return {
+        "Sociedad": st.column_config.TextColumn("Sociedad", width=70),
+        "Nombre": st.column_config.TextColumn("Nombre", width=320),
+        "Clientes": st.column_config.NumberColumn("Clientes", width=70),
+        "En catálogo": st.column_config.NumberColumn("En catálogo", width=85),
+        "Partidas abiertas": st.column_config.NumberColumn("Partidas abiertas", width=115),
+        **{f"Saldo {c}": st.column_config.TextColumn(f"Saldo {c}", width=120) for c in currencies},
+    }
+
+
 def show_items(rows: list[SendItem]) -> None:
     st.dataframe(items_table(rows), hide_index=True, width="stretch", column_config=ITEM_COLUMNS)
 

@@ -28,9 +28,9 @@ COLUMNS = {
     "Enviar": st.column_config.CheckboxColumn("Enviar", width=70),
     "Sociedad": st.column_config.TextColumn("Sociedad", width=75),
     "No. Cliente": st.column_config.TextColumn("No. Cliente", width=90),
-    "Nombre": st.column_config.TextColumn("Nombre", width=190),
-    "Saldo": st.column_config.TextColumn("Saldo", width=230),
-    "Correos": st.column_config.TextColumn("Correos", width=160),
+    "Nombre": st.column_config.TextColumn("Nombre", width=230),
+    "Saldo": st.column_config.TextColumn("Saldo", width=190),
+    "Correos": st.column_config.TextColumn("Correos", width=170),
     "Rebotes": st.column_config.TextColumn("Rebotes", width=70),
 }
 
