@@ -124,7 +124,22 @@ def _fill_search_name(_mapper: object, _connection: object, customer: Customer) 
     customer.search_name = search_name(customer.name)
 
 
-class OpenItem(Base):
+class OpenItemFields:
+    """An open item's columns, the same for the live ones and for those an import replaced."""
+
+    company_code: Mapped[str] = mapped_column(String(10))
+    customer_no: Mapped[str] = mapped_column(String(20))
+    doc_no: Mapped[str] = mapped_column(String(40))
+    doc_type: Mapped[str] = mapped_column(String(40))
+    doc_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    reference: Mapped[str] = mapped_column(String(100), default="")
+    amount: Mapped[Decimal] = mapped_column(Money)
+    open_amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+class OpenItem(OpenItemFields, Base):
     """An open item (partida abierta) of a customer: invoice, credit note or payment."""
 
     __tablename__ = "open_items"
@@ -138,16 +153,6 @@ class OpenItem(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    company_code: Mapped[str] = mapped_column(String(10))
-    customer_no: Mapped[str] = mapped_column(String(20))
-    doc_no: Mapped[str] = mapped_column(String(40))
-    doc_type: Mapped[str] = mapped_column(String(40))
-    doc_date: Mapped[date] = mapped_column(Date)
-    due_date: Mapped[date] = mapped_column(Date)
-    reference: Mapped[str] = mapped_column(String(100), default="")
-    amount: Mapped[Decimal] = mapped_column(Money)
-    open_amount: Mapped[Decimal] = mapped_column(Money)
-    currency: Mapped[str] = mapped_column(String(3))
 
 
 class OpenItemImport(Base):
@@ -169,7 +174,7 @@ class OpenItemImport(Base):
     imported: Mapped[int] = mapped_column(Integer)
 
 
-class ReplacedOpenItem(Base):
+class ReplacedOpenItem(OpenItemFields, Base):
     """An open item as it was before the import `import_id` replaced it."""
 
     __tablename__ = "replaced_open_items"
@@ -178,16 +183,6 @@ class ReplacedOpenItem(Base):
     import_id: Mapped[int] = mapped_column(
         ForeignKey("open_item_imports.id", ondelete="CASCADE"), index=True
     )
-    company_code: Mapped[str] = mapped_column(String(10))
-    customer_no: Mapped[str] = mapped_column(String(20))
-    doc_no: Mapped[str] = mapped_column(String(40))
-    doc_type: Mapped[str] = mapped_column(String(40))
-    doc_date: Mapped[date] = mapped_column(Date)
-    due_date: Mapped[date] = mapped_column(Date)
-    reference: Mapped[str] = mapped_column(String(100), default="")
-    amount: Mapped[Decimal] = mapped_column(Money)
-    open_amount: Mapped[Decimal] = mapped_column(Money)
-    currency: Mapped[str] = mapped_column(String(3))
 
 
 class Recipient(Base):

@@ -14,21 +14,11 @@ from streamlit.testing.v1 import AppTest
 from lib import db, tables
 from lib.models import AuditEvent, OpenItem
 from lib.ui import APOLOGY
+from tests.test_importers import ITEM_HEADERS
 from tests.test_pages import start, upload
 from tests.test_tables import HOSTILE, SAVE_AS
 
-ITEMS = [
-    "Sociedad",
-    "NoCliente",
-    "Documento",
-    "Tipo",
-    "FechaDocumento",
-    "FechaVencimiento",
-    "Referencia",
-    "Importe",
-    "Saldo",
-    "Moneda",
-]
+ITEMS = ITEM_HEADERS
 OPEN_ITEMS_TAB = 2
 
 
