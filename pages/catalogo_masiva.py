@@ -11,6 +11,28 @@ ui.page_guard()
 
 COLUMNS = ["Sociedad", "No. Cliente", "Correo"]
 EMPTY_ROWS = 10
+GENERATION = "masiva-generacion"
+
+
+def start_of_visit() -> int:
+    """The widgets' key suffix. Coming from another page starts afresh: new keys empty the grid
+    and the uploader, and an earlier visit's preview and result go, so Grabar can never save
+    rows the user no longer sees. Grabar and a change of Origen also move it on."""
+    visit = ui.visit()
+    if st.session_state.setdefault("masiva-visita", visit) != visit:
+        st.session_state["masiva-visita"] = visit
+        new_grid()
+        st.session_state.pop("masiva", None)
+        st.session_state.pop("masiva-resultado", None)
+    return st.session_state.setdefault(GENERATION, 0)
+
+
+def new_grid() -> None:
+    """New keys: the grid and the uploader are drawn anew, the grid with no cell selected. A
+    grid that stays on screen (Origen switched and straight back) keeps its selection, and the
+    click on the selected first cell opens its text box: the paste went, raw, into that one
+    cell, and only when the user left it, too late for Procesar."""
+    st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
 
 
 def verdict_table(verdicts: list[catalog.Verdict], last: str) -> None:
@@ -32,8 +54,10 @@ def verdict_table(verdicts: list[catalog.Verdict], last: str) -> None:
 
 
 st.title("Catálogo Envío Masivo › Masiva")
-generation = st.session_state.setdefault("masiva-generacion", 0)
-source = st.radio("Origen", ["Pegar desde Excel", "Subir archivo"], horizontal=True)
+generation = start_of_visit()
+source = st.radio(
+    "Origen", ["Pegar desde Excel", "Subir archivo"], horizontal=True, on_change=new_grid
+)
 if source == "Pegar desde Excel":
     st.caption(
         "En Excel copia las columnas Sociedad, No. Cliente y Correo (varios correos separados "
@@ -90,7 +114,7 @@ if st.button("Grabar", disabled=not fresh or not preview["verdicts"]):
     with ui.session() as session, session.begin():
         results = catalog.apply(session, preview["batch"], username=ui.actor())
     st.session_state["masiva-resultado"] = results
-    st.session_state["masiva-generacion"] = generation + 1
+    new_grid()
     del st.session_state["masiva"]
     st.rerun()
 
