@@ -3,7 +3,9 @@
     .venv/bin/python bench/bench_import.py [--rows 50000] [--database-url URL]
 
 Prints seconds and rows/second for reading the file alone (the baseline, same process, same
-bytes) and for the whole import (read + validate + replace in one transaction), and their ratio.
+bytes), for the whole import as `lib.cli import` does it (read + validate + keep the replaced
+items for Deshacer + replace, in one transaction), and for the Datos page's path (Importar's dry
+run that shows the effect, then Confirmar), with their ratios to the read.
 """
 
 from __future__ import annotations
@@ -76,14 +78,21 @@ def main() -> None:
         for fmt in ("csv", "xlsx"):
             name, content = build_file(args.rows, fmt)
             read, _ = timed(partial(tables.read_table, name, content))
-            full, result = timed(
-                partial(importers.import_file, sessions, "open-items", name, content, username="b")
+            run = partial(
+                importers.import_file, sessions, "open-items", name, content, username="b"
             )
+            full, result = timed(run)
             assert result.ok, result.errors[:3]
+            look, preview = timed(partial(run, dry_run=True))
+            confirm, applied = timed(partial(run, table=preview.table))
+            assert preview.effects == applied.effects, "the last look shows what Confirmar does"
+            page = look + confirm
             print(
                 f"{fmt:>4}: read only {read:6.2f} s ({args.rows / read:9,.0f} rows/s) | "
-                f"import {full:6.2f} s ({args.rows / full:9,.0f} rows/s) | "
-                f"import/read ratio {full / read:4.2f}"
+                f"import {full:6.2f} s ({args.rows / full:9,.0f} rows/s, "
+                f"{full / read:4.2f}× read) | "
+                f"Datos page {page:6.2f} s (Importar {look:5.2f} s + Confirmar {confirm:5.2f} s, "
+                f"{page / read:4.2f}× read)"
             )
         engine.dispose()
 

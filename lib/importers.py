@@ -69,6 +69,8 @@ class ImportResult:
     errors: list[RowError] = field(default_factory=list)
     sheet_note: str = ""  # which sheet of the workbook was read, when it had several
     effects: tuple[open_item_imports.Effect, ...] = ()  # open items per sociedad, now → after
+    # The rows read, so that Confirmar after a dry run applies them without reading again.
+    table: tables.Table | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -362,18 +364,20 @@ def import_file(
     username: str,
     progress: Callable[[float, str], None] | None = None,
     dry_run: bool = False,
+    table: tables.Table | None = None,
 ) -> ImportResult:
     """Read, check and apply one file in one transaction, and leave an audit entry.
 
     With `dry_run` the import is done the same way and rolled back: the result (and the
-    open items' effect per sociedad) is exactly what applying the file would do.
+    open items' effect per sociedad) is exactly what applying the file would do, and it
+    keeps the rows read: passing them back as `table` applies them without reading again.
     `progress(fraction, step)` is told how far along it is; reading a large `.xlsx` is most
     of the time, so reading counts for the first 70 %.
     """
     report = progress or (lambda _fraction, _step: None)
     report(0.0, "Leyendo el archivo…")
     try:
-        table = tables.read_table(filename, content, lambda f: report(0.7 * f, "Leyendo…"))
+        table = table or tables.read_table(filename, content, lambda f: report(0.7 * f, "Leyendo…"))
     except tables.TableError as exc:
         return ImportResult(kind, errors=[RowError(None, "", str(exc))])
     report(0.7, f"Revisando y guardando {len(table.rows):,} filas…")
@@ -383,7 +387,7 @@ def import_file(
         except tables.TableError as exc:
             session.rollback()
             return ImportResult(kind, rows=len(table.rows), errors=[RowError(None, "", str(exc))])
-        result.sheet_note = table.note
+        result.sheet_note, result.table = table.note, table
         if result.ok and not dry_run:
             session.add(_audit(result, filename, username))
             session.commit()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from lib import formatting, importers, open_item_imports
+from lib import formatting, importers, open_item_imports, tables
 from lib.formatting import count, plural
 from lib.normalize import InvalidValue
 from lib.ui import button_pair, literal, progress, refuse, report, sessions, settings
@@ -16,16 +16,32 @@ MAX_ERRORS_SHOWN = 500
 UNDO_ASKED = "deshacer-partidas"
 
 
-def run(kind: str, name: str, content: bytes, username: str, *, dry_run: bool = False) -> None:
-    """Import (or only check) one uploaded file and keep the result for the page to show."""
+def run(
+    kind: str,
+    name: str,
+    content: bytes,
+    username: str,
+    *,
+    dry_run: bool = False,
+    table: tables.Table | None = None,
+) -> None:
+    """Import (or only check) one uploaded file and keep the result for the page to show; a
+    dry run keeps the rows read, so that Confirmar does not read a large file twice."""
     verb = "Revisando" if dry_run else "Importando"
     with progress(f"{verb} {name}…") as step:
         result = importers.import_file(
-            sessions(), kind, name, content, username=username, progress=step, dry_run=dry_run
+            sessions(),
+            kind,
+            name,
+            content,
+            username=username,
+            progress=step,
+            dry_run=dry_run,
+            table=table,
         )
     st.session_state[f"result-{kind}"] = result
     if dry_run and result.ok:
-        st.session_state[f"pending-{kind}"] = (name, content)
+        st.session_state[f"pending-{kind}"] = (name, result.table)
 
 
 def errors(result: importers.ImportResult) -> None:
@@ -69,7 +85,7 @@ def effects(result: importers.ImportResult, *, applied: bool) -> None:
 
 def confirm(kind: str, username: str) -> None:
     """The last look before a snapshot replaces the open items: Confirmar or Cancelar."""
-    name, content = st.session_state[f"pending-{kind}"]
+    name, table = st.session_state[f"pending-{kind}"]
     result: importers.ImportResult = st.session_state[f"result-{kind}"]
     fewer = [
         f"{e.code} pasa de {e.before.items:,} a {count(e.after.items, 'partida')}"
@@ -91,7 +107,7 @@ def confirm(kind: str, username: str) -> None:
         st.rerun()
     if yes.button("Confirmar", type="primary", key=f"confirm-{kind}"):
         _forget(kind)
-        run(kind, name, content, username)
+        run(kind, name, b"", username, table=table)
         st.rerun()
 
 
