@@ -65,11 +65,14 @@ def table(page: Page, index: int = 0) -> list[dict[str, str]]:
 
 
 def tick_delete(page: Page, row: int) -> None:
-    """Click the Borrar checkbox of a result row: the first column of the editor's canvas (rows
-    of 35 px under a 35 px header) selects its cell, and the space bar toggles it."""
+    """Tick the Borrar box of a result row as a keyboard user does: a click at the left edge of
+    the first column's cell (rows of 35 px under a 35 px header; never on the box itself, which
+    a click would toggle too) selects the cell, and the space bar toggles it."""
+    settle(page)
     grid = page.locator('[data-testid="stDataFrame"]').first
     grid.scroll_into_view_if_needed()
-    cell = {"x": 40, "y": 35 + 35 * row + 17}
+    expect(grid.locator("canvas").first).to_be_visible()
+    cell = {"x": 8, "y": 35 + 35 * row + 17}
     grid.hover(position=cell)
     grid.click(position=cell)
     page.keyboard.press(" ")

@@ -309,8 +309,8 @@ def test_manual_screens_of_the_admin(
             sa.select(Customer.customer_no).filter_by(company_code=SOCIEDAD).limit(1)
         ).one()
     upload_and_import(page, snapshot_file(tmp_path / "partidas_nuevas.xlsx", customer))
-    camera.shot("53_partidas_confirmar", page.get_by_role("tab", name="Partidas abiertas"),
-                page.get_by_role("button", name="Confirmar"), height=1400)  # fmt: skip
+    camera.shot("53_partidas_confirmar", page.get_by_role("tabpanel", name="Partidas abiertas"),
+                height=1400)  # fmt: skip
     page.get_by_role("button", name="Cancelar").click()
     expect(page.get_by_role("button", name="Confirmar")).to_have_count(0)
     page.locator('[data-testid="stSidebarNav"] a', has_text="Usuarios").click()
