@@ -10,6 +10,7 @@ from tests.test_browser import log_in, paste, settle
 from tests.test_browser_catalogo import table
 
 COLUMNS = ["Sociedad", "No. Cliente", "Correo"]
+GRID = '[data-testid="stDataFrameResizable"]'
 
 
 def open_masiva(page: Page, app_server: AppServer, people: dict[str, str]) -> None:
@@ -42,12 +43,15 @@ def test_a_paste_right_after_switching_origen_lands(
     seed_catalog(database)
     open_masiva(page, app_server, people)
     for attempt in range(5):
+        page.locator(GRID).first.evaluate("grid => { grid.dataset.earlier = 'yes'; }")
         page.get_by_text("Subir archivo").click()
         if attempt % 2:  # or straight back, before the grid goes
             expect(page.locator('[data-testid="stFileUploader"]')).to_be_visible()
         page.get_by_text("Pegar desde Excel").click()
-        expect(page.get_by_text("En Excel copia las columnas")).to_be_visible()
-        settle(page)  # a user sees the grid before clicking it
+        # A user clicks the grid they see: the new one, above the earlier preview, once drawn.
+        expect(page.locator(GRID)).to_have_count(1 if attempt == 0 else 2)
+        page.wait_for_function(f"!document.querySelector('{GRID}').dataset.earlier")
+        settle(page)
         email = f"cobranza{attempt}@pena.mx"
         paste(page, f"SM02\t1006210\t{email}\n")
 
