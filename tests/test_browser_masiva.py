@@ -31,6 +31,17 @@ def procesar(page: Page) -> list[dict[str, str]]:
     return [row for row in table(page, 1) if row["No. Cliente"]]
 
 
+def landed(page: Page, email: str) -> None:
+    """The paste is in the grid the user sees (its own CSV export reads the grid, edits and
+    all), polled: under load the grid takes the clipboard later than `paste` waits."""
+    for _ in range(10):
+        if any(row["Correo"] == email for row in table(page, 0)):
+            settle(page)
+            return
+        page.wait_for_timeout(500)
+    raise AssertionError(f"the paste of {email} never reached the grid")
+
+
 def nav(page: Page, link: str, heading: str) -> None:
     page.locator('[data-testid="stSidebarNav"] a', has_text=link).click()
     expect(page.get_by_role("heading", name=heading)).to_be_visible()
@@ -54,6 +65,7 @@ def test_a_paste_right_after_switching_origen_lands(
         settle(page)
         email = f"cobranza{attempt}@pena.mx"
         paste(page, f"SM02\t1006210\t{email}\n")
+        landed(page, email)
 
         rows = procesar(page)
 
