@@ -387,7 +387,9 @@ def import_file(
         except tables.TableError as exc:
             session.rollback()
             return ImportResult(kind, rows=len(table.rows), errors=[RowError(None, "", str(exc))])
-        result.sheet_note, result.table = table.note, table
+        result.sheet_note = table.note
+        if dry_run:
+            result.table = table
         if result.ok and not dry_run:
             session.add(_audit(result, filename, username))
             session.commit()
