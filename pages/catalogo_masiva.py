@@ -35,24 +35,6 @@ def new_grid() -> None:
     st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
 
 
-def verdict_table(verdicts: list[catalog.Verdict], last: str) -> None:
-    st.dataframe(
-        pd.DataFrame(
-            {
-                "Fila": [v.row for v in verdicts],
-                "Sociedad": [v.company_code for v in verdicts],
-                "No. Cliente": [v.customer_no for v in verdicts],
-                "Nombre": [v.customer_name for v in verdicts],
-                "Correo": [v.emails for v in verdicts],
-                last: [v.message or v.label for v in verdicts],
-            }
-        ),
-        hide_index=True,
-        width="stretch",
-        column_config=ui.verdict_columns(last),
-    )
-
-
 st.title("Catálogo Envío Masivo › Masiva")
 generation = start_of_visit()
 source = st.radio(
@@ -108,7 +90,7 @@ if preview is not None:
         st.warning("No hay filas para procesar: pega o sube al menos una fila con datos.")
     counts = catalog.totals(preview["verdicts"])
     st.write(" · ".join(f"**{label}**: {n}" for label, n in counts.items()))
-    verdict_table(preview["verdicts"], "Verificación")
+    ui.verdict_table(preview["verdicts"], "Verificación")
 
 if st.button("Grabar", disabled=not fresh or not preview["verdicts"]):
     with ui.session() as session, session.begin():
@@ -120,4 +102,4 @@ if st.button("Grabar", disabled=not fresh or not preview["verdicts"]):
 
 if results := st.session_state.get("masiva-resultado"):
     st.success(catalog.saved_summary(results))
-    verdict_table(results, "Mensaje")
+    ui.verdict_table(results, "Mensaje")

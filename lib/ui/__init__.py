@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.runtime.pages_manager import PagesManager
 
-from lib import app, auth, config, db, formatting, users
+from lib import app, auth, catalog, config, db, formatting, users
 from lib.models import SendItem, SendRun
 from lib.normalize import InvalidValue
 from lib.sending import log as runlog
@@ -156,21 +156,28 @@ def button_pair() -> tuple[DeltaGenerator, DeltaGenerator]:
     return row.empty(), row.empty()
 
 
-def confirm_send(question: str, asked: str) -> bool:
-    """The last look before a send: `question` (built in lib) with Enviar and Cancelar.
+def ask(
+    question: str, asked: str, yes: str, *, no: str = "Cancelar", icon: str | None = None
+) -> bool:
+    """A last look before something that cannot be taken back: `question` with `yes` and `no`.
 
     `asked` is the session key that keeps the question up; either button drops it. True on
-    Enviar, and the caller sends; Cancelar reruns the page with nothing done.
+    `yes`, and the caller acts; `no` reruns the page with nothing done.
     """
-    st.warning(literal(question), icon=":material/send:")
-    yes, no = button_pair()
-    if no.button("Cancelar", key=f"{asked}-cancelar"):
+    st.warning(literal(question), icon=icon)
+    first, second = button_pair()
+    if second.button(no, key=f"{asked}-no"):
         st.session_state.pop(asked, None)
         st.rerun()
-    if yes.button("Enviar", type="primary", key=f"{asked}-enviar"):
+    if first.button(yes, type="primary", key=f"{asked}-si"):
         st.session_state.pop(asked, None)
         return True
     return False
+
+
+def confirm_send(question: str, asked: str) -> bool:
+    """The last look before a send: `question` (built in lib) with Enviar and Cancelar."""
+    return ask(question, asked, "Enviar", icon=":material/send:")
 
 
 OUTCOME_FIGURES = (
@@ -197,9 +204,27 @@ ITEM_COLUMNS = {
 }
 
 
-def verdict_columns(last: str) -> dict[str, object]:
-    """Masiva's check and result tables at 1366 px: the verdict (`last`, Verificación or
-    Mensaje) gets the room, so the reason a row failed is on screen."""
+def verdict_table(verdicts: list[catalog.Verdict], last: str) -> None:
+    """Masiva's check (`last` = Verificación) and result (Mensaje) of each row."""
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Fila": [v.row for v in verdicts],
+                "Sociedad": [v.company_code for v in verdicts],
+                "No. Cliente": [v.customer_no for v in verdicts],
+                "Nombre": [v.customer_name for v in verdicts],
+                "Correo": [v.emails for v in verdicts],
+                last: [v.message or v.label for v in verdicts],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        column_config=_verdict_columns(last),
+    )
+
+
+def _verdict_columns(last: str) -> dict[str, object]:
+    """At 1366 px the verdict gets the room, so the reason a row failed is on screen."""
     return {
         "Fila": st.column_config.NumberColumn("Fila", width=50),
         "Sociedad": st.column_config.TextColumn("Sociedad", width=75),

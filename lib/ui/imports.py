@@ -10,7 +10,7 @@ import streamlit as st
 from lib import formatting, importers, open_item_imports, tables
 from lib.formatting import count, plural
 from lib.normalize import InvalidValue
-from lib.ui import button_pair, literal, progress, refuse, report, sessions, settings
+from lib.ui import ask, button_pair, literal, progress, refuse, report, sessions, settings
 
 MAX_ERRORS_SHOWN = 500
 UNDO_ASKED = "deshacer-partidas"
@@ -141,21 +141,14 @@ def undo_section(username: str) -> None:
 
 
 def _ask_undo(kept: open_item_imports.LastImport, username: str) -> None:
-    st.warning(
-        literal(
-            f"¿Deshacer la importación de {kept.filename} en {kept.code}? "
-            f"{plural(kept.imported, 'Se quita', 'Se quitan')} "
-            f"{count(kept.imported, 'partida que trajo', 'partidas que trajo')} y "
-            f"{plural(kept.replaced, 'vuelve', 'vuelven')} "
-            f"{count(kept.replaced, 'partida que reemplazó', 'partidas que reemplazó')}."
-        )
+    question = (
+        f"¿Deshacer la importación de {kept.filename} en {kept.code}? "
+        f"{plural(kept.imported, 'Se quita', 'Se quitan')} "
+        f"{count(kept.imported, 'partida que trajo', 'partidas que trajo')} y "
+        f"{plural(kept.replaced, 'vuelve', 'vuelven')} "
+        f"{count(kept.replaced, 'partida que reemplazó', 'partidas que reemplazó')}."
     )
-    yes, no = button_pair()
-    if no.button("Cancelar", key=f"undo-no-{kept.code}"):
-        st.session_state.pop(UNDO_ASKED, None)
-        st.rerun()
-    if yes.button("Sí, deshacer", type="primary", key=f"undo-yes-{kept.code}"):
-        st.session_state.pop(UNDO_ASKED, None)
+    if ask(question, UNDO_ASKED, "Sí, deshacer"):
         try:
             with sessions()() as session, session.begin():
                 undone = open_item_imports.undo(session, kept.code, username=username)

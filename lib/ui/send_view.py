@@ -15,7 +15,7 @@ from lib.sending.status import ItemStatus, RunStatus
 from lib.ui import (
     OUTCOME_FIGURES,
     actor,
-    button_pair,
+    ask,
     current_user,
     live,
     log_download,
@@ -67,17 +67,12 @@ def stop_control(run_id: int) -> None:
             st.session_state[STOP_ASKED] = run_id
             st.rerun()
         return
-    st.warning(
+    question = (
         "Los clientes que aún no se envían quedarán como detenidos («envío detenido»); "
         "podrás enviarlos después con Reintentar fallidos, en Historial de envíos. "
         "Los que se están enviando en este momento terminan."
     )
-    yes, no = button_pair()
-    if no.button("No, seguir enviando"):
-        del st.session_state[STOP_ASKED]
-        st.rerun()
-    if yes.button("Sí, detener", type="primary"):
-        del st.session_state[STOP_ASKED]
+    if ask(question, STOP_ASKED, "Sí, detener", no="No, seguir enviando"):
         stop(run_id)
 
 
