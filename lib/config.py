@@ -104,6 +104,8 @@ class Settings:
     sso_auto_create_domain: str = ""
     graph_base_url: str = GRAPH_BASE_URL
     bounces: BounceCheck = field(default_factory=BounceCheck)
+    # A schedule's occurrence missed while no worker ran is run on recovery if younger.
+    schedule_catchup_hours: int = 24
 
     def today(self) -> date:
         """The date in the app's time zone: the day a send runs, for file names and logs."""
@@ -144,6 +146,7 @@ def load_settings(
         sso_provider_name=_text(raw, "SSO_PROVIDER_NAME", "Microsoft"),
         sso_auto_create_domain=_text(raw, "SSO_AUTO_CREATE_DOMAIN", "").lower().lstrip("@"),
         bounces=_bounce_check(raw),
+        schedule_catchup_hours=_int(raw, "SCHEDULE_CATCHUP_HOURS", 24, minimum=0),
     )
 
 

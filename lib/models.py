@@ -6,7 +6,7 @@ SQL); timestamps are stored as naive UTC and handed back timezone-aware.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    Time,
     UniqueConstraint,
     event,
     text,
@@ -235,12 +236,18 @@ class SendRun(Base):
     started_by: Mapped[str] = mapped_column(String(80))
     notify_email: Mapped[str] = mapped_column(String(254))
     company_code: Mapped[str | None] = mapped_column(String(10))
-    customer_filter: Mapped[str | None] = mapped_column(String(200))
+    customer_filter: Mapped[str | None] = mapped_column(Text)
     cutoff_date: Mapped[date] = mapped_column(Date)
     # The day the send runs, in the app's time zone: it names the attachments and the log.
     run_date: Mapped[date] = mapped_column(Date)
     skip_zero_balance: Mapped[bool] = mapped_column(Boolean, default=False)
     retry_of: Mapped[int | None] = mapped_column(ForeignKey("send_runs.id", ondelete="SET NULL"))
+    # Set when a schedule (Programados) created the run rather than a person's Procesar.
+    schedule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schedules.id", ondelete="SET NULL")
+    )
+    # Why a run has nobody in it, or who it left out: said on screen and in the log email.
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     # Counts are final figures written when the run ends; progress is counted from the items.
     total: Mapped[int] = mapped_column(Integer, default=0)
@@ -382,6 +389,60 @@ class MailboxUse(Base):
     mailbox: Mapped[str] = mapped_column(String(254))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     recipients: Mapped[int] = mapped_column(Integer)
+
+
+class Schedule(Base):
+    """A send the workers start by themselves (Envío masivo › Programados): which customers,
+    which fecha de corte, and when, in the app's TIMEZONE. Its runs are started by, and their
+    logs go to, its owner. Deleted ones stay (status `deleted`) so their runs still say
+    "programado".
+    """
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_due", "status", "next_run_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_code: Mapped[str] = mapped_column(
+        String(10), ForeignKey("companies.code", ondelete="CASCADE")
+    )
+    # `;`-separated No. Cliente; empty for every catalog customer of the sociedad.
+    customers: Mapped[str] = mapped_column(Text, default="")
+    cutoff_rule: Mapped[str] = mapped_column(String(20))
+    cutoff_day: Mapped[int | None] = mapped_column(Integer)
+    skip_zero_balance: Mapped[bool] = mapped_column(Boolean, default=False)
+    frequency: Mapped[str] = mapped_column(String(10))
+    day_of_month: Mapped[int | None] = mapped_column(Integer)
+    weekday: Mapped[int | None] = mapped_column(Integer)  # 0 is Monday
+    once_on: Mapped[date | None] = mapped_column(Date)
+    at_time: Mapped[time] = mapped_column(Time)  # wall-clock time in TIMEZONE
+    status: Mapped[str] = mapped_column(String(20))
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    # The next occurrence not yet run or skipped; None once nothing is left to run.
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    owner: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(80))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScheduleOccurrence(Base):
+    """What became of one due moment of a schedule: the run it created, or why none. Unique
+    per schedule and moment, so two workers cannot both run it.
+    """
+
+    __tablename__ = "schedule_occurrences"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "due_at", name="uq_schedule_occurrences_due"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("send_runs.id", ondelete="SET NULL"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    worker: Mapped[str] = mapped_column(String(100), default="")
 
 
 class AuditEvent(Base):

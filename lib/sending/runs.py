@@ -189,20 +189,24 @@ def create_run(
     company_filter: str | None = None,
     customer_filter: str | None = None,
     retry_of: int | None = None,
+    schedule_id: int | None = None,
+    note: str = "",
 ) -> SendRun:
     """Write the run and one pending item per customer, inside the caller's transaction.
 
     Refused when a customer is still pending in another run, so one Procesar cannot email a
-    customer that an earlier one is about to email.
+    customer that an earlier one is about to email. A run without customers is written only
+    with a `note` saying why (a schedule's occurrence that found nobody): the worker closes
+    it and its owner gets the log with the note.
     """
     wanted = list(dict.fromkeys(keys))
-    if not wanted:
+    if not wanted and not note:
         raise normalize.InvalidValue("no hay clientes seleccionados para enviar")
     codes = sorted({code for code, _ in wanted})
     # Takes the write lock (SQLite) or the sociedades' row locks (PostgreSQL) first, so two
     # Procesar at the same moment cannot both pass the check below.
     session.execute(update(Company).where(Company.code.in_(codes)).values(name=Company.name))
-    _refuse_if_active(session, codes, set(wanted))
+    _refuse_if_active(session, wanted)
     run = SendRun(
         started_by=username,
         notify_email=notify_email,
@@ -212,23 +216,40 @@ def create_run(
         run_date=run_date,
         skip_zero_balance=skip_zero_balance,
         retry_of=retry_of,
+        schedule_id=schedule_id,
+        note=note,
         status=RunStatus.PENDING,
         total=len(wanted),
     )
     session.add(run)
     session.flush()
-    catalog = _catalog_entries(session, codes)
-    session.execute(insert(SendItem), [_item_row(run.id, key, catalog.get(key)) for key in wanted])
+    if wanted:
+        catalog = _catalog_entries(session, codes)
+        rows = [_item_row(run.id, key, catalog.get(key)) for key in wanted]
+        session.execute(insert(SendItem), rows)
+    scheduled = f", programado núm. {schedule_id}" if schedule_id is not None else ""
     session.add(
         AuditEvent(
             username=username,
             action="send_run",
             entity="send_run",
             entity_key=str(run.id),
-            details=f"{len(wanted)} clientes, fecha de corte {cutoff.isoformat()}",
+            details=f"{len(wanted)} clientes, fecha de corte {cutoff.isoformat()}{scheduled}",
         )
     )
     return run
+
+
+def busy(session: Session, keys: Sequence[Key]) -> dict[Key, int]:
+    """The customers among `keys` still waiting in an active run, with that run."""
+    wanted = set(keys)
+    rows = session.execute(
+        select(SendItem.company_code, SendItem.customer_no, SendItem.run_id).where(
+            SendItem.company_code.in_(sorted({code for code, _ in wanted})),
+            SendItem.status.in_(OPEN_ITEM_STATES),
+        )
+    )
+    return {(code, customer): run for code, customer, run in rows if (code, customer) in wanted}
 
 
 def _catalog_rows() -> Select[tuple[str, str, str, str]]:
@@ -238,17 +259,11 @@ def _catalog_rows() -> Select[tuple[str, str, str, str]]:
     ).join(Customer, catalog.customer_of_recipient())
 
 
-def _refuse_if_active(session: Session, codes: list[str], wanted: set[Key]) -> None:
-    busy = session.execute(
-        select(SendItem.company_code, SendItem.customer_no, SendItem.run_id).where(
-            SendItem.company_code.in_(codes), SendItem.status.in_(OPEN_ITEM_STATES)
-        )
-    ).all()
-    clashes = [(code, customer, run) for code, customer, run in busy if (code, customer) in wanted]
-    if clashes:
-        runs = ", ".join(str(run) for run in sorted({run for _, _, run in clashes}))
+def _refuse_if_active(session: Session, wanted: Sequence[Key]) -> None:
+    if clashes := busy(session, wanted):
+        numbers = ", ".join(str(run) for run in sorted(set(clashes.values())))
         raise normalize.InvalidValue(
-            f"{len(clashes)} de estos clientes ya están en un envío en curso (núm. {runs}); "
+            f"{len(clashes)} de estos clientes ya están en un envío en curso (núm. {numbers}); "
             "espera a que termine o revísalo en Historial de envíos"
         )
 

@@ -41,6 +41,7 @@ from lib.mail import errors, pacing, transports
 from lib.mail.mailbox import Mailbox
 from lib.models import SendItem, SendRun, utcnow
 from lib.normalize import InvalidValue
+from lib.scheduling import due
 from lib.sending import addresses, bounce_check, queue, runs
 from lib.sending import log as runlog
 from lib.sending.status import ACTIVE_RUN_STATES, ItemStatus, RunStatus
@@ -52,6 +53,8 @@ POLL_SECONDS = 1.0
 RECOVER_EVERY_SECONDS = 60.0
 # How often a worker asks whether the bounce mailbox is due (BOUNCE_CHECK_MINUTES decides).
 BOUNCE_TRY_SECONDS = 30.0
+# How often a worker looks for schedules (Programados) that are due.
+SCHEDULE_TRY_SECONDS = 20.0
 # Longer than any one SMTP transaction with its retries can take; a claim older than this
 # belongs to a worker that is gone even when we cannot check its process.
 STALE_AFTER = timedelta(minutes=15)
@@ -138,6 +141,7 @@ class Worker:
         self._ran = False
         self._bounces_tried_at: float | None = None
         self._checker: bounce_check.Checker | None = None
+        self._schedules_tried_at: float | None = None
 
     def run(
         self,
@@ -166,6 +170,8 @@ class Worker:
                     self.recover()
                     recovered_at = self.clock.monotonic()
                 self._check_bounces()
+                if run_id is None:
+                    self.run_due_schedules()
                 if outcome is not None:
                     continue
                 self.send_waiting_logs()
@@ -292,6 +298,20 @@ class Worker:
             raise  # the database's: the worker's supervisor handles it as for sends
         except Exception:
             log.exception("the bounce check failed")
+
+    def run_due_schedules(self) -> list[due.Occurred]:
+        """Start the runs of the schedules due now, at most every SCHEDULE_TRY_SECONDS; the
+        runs are then sent like any other, by whichever worker claims their customers.
+        """
+        now = self.clock.monotonic()
+        tried = self._schedules_tried_at
+        if tried is not None and now - tried < SCHEDULE_TRY_SECONDS:
+            return []
+        self._schedules_tried_at = now
+        occurred = due.run_due(self.sessions, self.settings, self.clock.now(), worker=self.name)
+        for each in occurred:
+            log.info("schedule %d due %s: %s", each.schedule_id, each.due_at, each.outcome)
+        return occurred
 
     def _close(self, session: Session, run_id: int) -> bool:
         counts = runs.counts(session, [run_id]).get(run_id, {})
