@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
@@ -30,6 +31,7 @@ from lib import (
     db,
     demo,
     emails,
+    formatting,
     importers,
     models,
     normalize,
@@ -41,6 +43,8 @@ from lib import (
 from lib.formatting import count
 from lib.mail import errors, probe, transports
 from lib.normalize import InvalidValue
+from lib.scheduling import due, schedules
+from lib.scheduling.schedules import OccurrenceOutcome, ScheduleStatus
 from lib.sending import addresses, bounce_check, processes, queue, runs, worker
 from lib.sending import log as runlog
 from lib.sending.status import RunStatus
@@ -236,6 +240,26 @@ def _send_commands(commands: argparse._SubParsersAction) -> None:
         "--once", action="store_true", help="lee una vez ahora, sin esperar el horario, y termina"
     )
     bounce_cmd.set_defaults(handler=_bounces)
+    _schedule_commands(commands)
+
+
+def _schedule_commands(commands: argparse._SubParsersAction) -> None:
+    schedules_cmd = commands.add_parser("schedules", help="envíos programados (Programados)")
+    sub = schedules_cmd.add_subparsers(dest="schedules_command", required=True, metavar="ACCIÓN")
+    listing = sub.add_parser(
+        "list",
+        help="los programados, con su próximo envío",
+        description="Una línea por programado: Núm. | Sociedad | Clientes | Frecuencia | "
+        "Fecha de corte | Próximo envío | Estado | Dueño.",
+    )
+    listing.set_defaults(handler=_schedules_list)
+    run_due = sub.add_parser(
+        "run-due",
+        help="crea ahora los envíos de los programados que ya tocan (los workers los envían)",
+        description="Lo mismo que hacen los workers cada 20 segundos; cada ocurrencia crea un "
+        "solo envío aunque varios lo hagan a la vez.",
+    )
+    run_due.set_defaults(handler=_schedules_run_due)
 
 
 def _processes_option(command: argparse.ArgumentParser) -> None:
@@ -373,6 +397,47 @@ def _interrupt(sessions: sessionmaker[Session], settings: config.Settings, run_i
         stopped = queue.stop_unclaimed(session, run_id, INTERRUPTED, models.utcnow())
     worker.Worker(sessions, settings).finish_runs()
     return stopped
+
+
+def _schedules_list(_args: argparse.Namespace) -> int:
+    zone = config.load_settings().timezone
+    with db.session_factory(_engine())() as session:
+        found = schedules.listed(session)
+        owners = schedules.active_owners(session)
+    if not found:
+        print("no hay envíos programados")
+    for schedule in found:
+        reason = schedules.stopped_reason(schedule, owners)
+        status = ScheduleStatus(schedule.status).label + (f": {reason}" if reason else "")
+        following = formatting.moment(schedule.next_run_at, zone) if schedule.next_run_at else "—"
+        print(
+            f"{schedule.id} | {schedule.company_code} | "
+            f"{'; '.join(schedules.customer_list(schedule)) or 'todos'} | "
+            f"{schedules.describe(schedule)} | {schedules.cutoff_text(schedule)} | "
+            f"{following} | {status} | {schedule.owner}"
+        )
+    return 0
+
+
+def _schedules_run_due(_args: argparse.Namespace) -> int:
+    settings = config.load_settings()
+    sessions = db.session_factory(_engine())
+    occurred = due.run_due(sessions, settings, models.utcnow(), worker=f"{_cli_actor()}:run-due")
+    for each in occurred:
+        print(_occurrence_line(each, settings.timezone))
+    if not occurred:
+        print("ningún programado toca ahora")
+    if any(each.run_id for each in occurred):
+        print("los envíos los hacen los workers (la aplicación o python -m lib.cli worker)")
+    return 0
+
+
+def _occurrence_line(each: due.Occurred, zone: ZoneInfo) -> str:
+    head = f"programado núm. {each.schedule_id}, {formatting.moment(each.due_at, zone)}"
+    if each.outcome is OccurrenceOutcome.SKIPPED:
+        return f"{head}: omitido: {each.reason}"
+    made = f"{head}: envío núm. {each.run_id} con {count(each.customers, 'cliente')}"
+    return f"{made}: {each.reason}" if each.reason else made
 
 
 def _mail_test(args: argparse.Namespace) -> int:

@@ -45,10 +45,15 @@ chosen = st.selectbox(
     list(runs_by_id),
     format_func=lambda i: (
         f"Núm. {i} · {runs_by_id[i].started_by} · "
-        f"{formatting.moment(runs_by_id[i].created_at, zone)}"
+        + ("programado · " if runs_by_id[i].schedule_id else "")
+        + formatting.moment(runs_by_id[i].created_at, zone)
     ),
 )
 run = runs_by_id[chosen]
+if run.schedule_id:
+    st.caption(f"Lo creó el programado núm. {run.schedule_id} (Programados).")
+if run.note:
+    st.info(formatting.sentence(run.note))
 with ui.session() as session:
     rows = runs.items(session, run.id)
     log = runlog.text(session, run)

@@ -2,19 +2,22 @@ import io
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, time, timedelta
 from decimal import Decimal
 from email import message_from_bytes, policy
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 from PIL import Image
 from pypdf import PdfReader
 
-from lib import cli, db, tables
+from lib import cli, db, models, tables
 from lib.config import PROJECT_ROOT
 from lib.models import Customer, OpenItem, User
+from lib.scheduling import schedules
+from lib.scheduling.recurrence import CutoffRule, Frequency, Recurrence
 from lib.sending import runs
 from lib.sending.status import RunStatus
 from tests import support
@@ -40,6 +43,9 @@ HELP_COMMANDS = [
     ["send"],
     ["worker"],
     ["mail-test"],
+    ["schedules"],
+    ["schedules", "list"],
+    ["schedules", "run-due"],
 ]
 
 
@@ -396,6 +402,60 @@ def test_worker_once_sends_what_is_pending_and_stops(
     with sessions() as session:
         assert runs.progress(session, 1).run.status == RunStatus.DONE
     assert len(list((Path(app_env["DATA_DIR"]) / "outbox").glob("*.eml"))) == 2
+
+
+def due_schedule(database_url: str) -> None:
+    """ana's monthly schedule of SM02, due an hour ago (as if the app had been down)."""
+    sessions = db.session_factory(db.create_engine_for(database_url))
+    now = models.utcnow()
+    plan = schedules.Plan("SM02", "", CutoffRule.RUN_DAY, None, False,
+                          Recurrence(Frequency.MONTHLY, time(7, 0), day_of_month=31))  # fmt: skip
+    with sessions() as session, session.begin():
+        schedule = schedules.create(session, plan, by=schedules.Actor("ana", admin=False),
+                                    now=now, zone=ZoneInfo("America/Mexico_City"))  # fmt: skip
+        schedule.next_run_at = now - timedelta(hours=1)
+
+
+def test_schedules_run_due_creates_the_run_once_and_the_worker_sends_it(
+    app_env: dict[str, str], people: dict[str, str]
+) -> None:
+    send_ready(app_env["DATABASE_URL"])
+    due_schedule(app_env["DATABASE_URL"])
+
+    code, out, err = run_cli("schedules", "run-due")
+
+    assert (code, err) == (0, "")
+    first, second = out.splitlines()
+    assert first.startswith("programado núm. 1, ")
+    assert first.endswith(": envío núm. 1 con 1 cliente")
+    assert second == "los envíos los hacen los workers (la aplicación o python -m lib.cli worker)"
+    assert run_cli("schedules", "run-due") == (0, "ningún programado toca ahora\n", "")
+    assert run_cli("worker", "--once")[0] == 0
+    assert len(list((Path(app_env["DATA_DIR"]) / "outbox").glob("*.eml"))) == 2
+
+
+def test_schedules_list_prints_one_line_per_schedule_with_its_next_send(
+    app_env: dict[str, str], people: dict[str, str]
+) -> None:
+    assert run_cli("schedules", "list") == (0, "no hay envíos programados\n", "")
+    send_ready(app_env["DATABASE_URL"])
+    due_schedule(app_env["DATABASE_URL"])
+    assert run_cli("schedules", "run-due")[0] == 0
+
+    code, out, err = run_cli("schedules", "list")
+
+    assert (code, err) == (0, "")
+    (line,) = out.splitlines()
+    number, company, who, rule, cut, following, status, owner = line.split(" | ")
+    assert (number, company, who, rule, cut) == (
+        "1",
+        "SM02",
+        "todos",
+        "Mensual, día 31, 07:00",
+        "El día del envío",
+    )
+    assert following.endswith(" 07:00")
+    assert (status, owner) == ("▶️ Activo", "ana")
 
 
 @pytest.mark.parametrize("written", ["2026-11-28", "28/11/2026", "28/11/2026 "])

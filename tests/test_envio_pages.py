@@ -2,7 +2,8 @@
 
 import threading
 import zlib
-from datetime import date
+from datetime import date, time
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,7 +11,9 @@ from streamlit.testing.v1 import AppTest
 
 from lib import config, formatting
 from lib.mail import outbox
-from lib.models import Recipient, SendItem
+from lib.models import Recipient, SendItem, utcnow
+from lib.scheduling import schedules
+from lib.scheduling.recurrence import CutoffRule, Frequency, Recurrence
 from lib.sending import runs, worker
 from lib.sending.status import ItemStatus
 from tests.support import seed_catalog
@@ -328,6 +331,32 @@ def test_historial_resends_the_uncertain_only_after_confirmation(customers, data
 
     assert not at.exception
     assert runs_items(database)[2] == ["1006210"]
+
+
+def test_historial_names_the_schedule_that_made_a_run_and_says_why_it_is_empty(
+    customers, database
+) -> None:
+    with database() as session, session.begin():
+        plan = schedules.Plan("SM02", "", CutoffRule.RUN_DAY, None, False,
+                              Recurrence(Frequency.WEEKLY, time(7, 0), weekday=0))  # fmt: skip
+        schedule = schedules.create(session, plan, by=schedules.Actor("ana", admin=False),
+                                    now=utcnow(), zone=ZoneInfo("UTC"))  # fmt: skip
+        today = config.load_settings().today()
+        runs.create_run(session, username="ana", notify_email="ana@e.example", keys=[],
+                        cutoff=today, run_date=today, schedule_id=schedule.id,
+                        note="la Sociedad SM02 no tiene clientes")  # fmt: skip
+        runs.create_run(session, username="ana", notify_email="ana@e.example",
+                        keys=[("SM02", "1006210")], cutoff=today, run_date=today)  # fmt: skip
+
+    at = start(HISTORIAL, user="ana")
+
+    table = at.dataframe[0].value
+    assert list(table["Núm."]) == [2, 1]
+    assert table["Programado"].tolist()[1] == 1
+    assert table["Programado"].isna().tolist() == [True, False]
+    at.selectbox[-1].select(1).run()
+    assert at.info[0].value == "La Sociedad SM02 no tiene clientes."
+    assert "Lo creó el programado núm. 1" in at.caption[-1].value
 
 
 def test_historial_without_runs_says_so(customers) -> None:

@@ -76,6 +76,7 @@ def message(run: SendRun, log_text: str, *, mail_from: str) -> EmailMessage:
             fecha_corte=formatting.day(run.cutoff_date),
             archivo=name,
             detenidos=queue.stopped(run),
+            nota=formatting.sentence(run.note) if run.note else "",
         ).strip()
         + "\n"
     )

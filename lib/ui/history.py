@@ -31,6 +31,9 @@ RUN_COLUMNS = {
     "Clientes": st.column_config.NumberColumn("Clientes", width=65),
     **{name: st.column_config.NumberColumn(name, width=75) for name, _ in OUTCOME_FIGURES},
     "Reintento de": st.column_config.NumberColumn("Reintento de", width=60, format="%d"),
+    "Programado": st.column_config.NumberColumn(
+        "Programado", width=60, format="%d", help="Núm. del programado que creó el envío"
+    ),
 }
 
 
@@ -57,6 +60,8 @@ def runs_table(found: list[SendRun], by_run: Mapping[int, Mapping[str, int]]) ->
             "Reintento de": [r.retry_of for r in found],
         }
     )
+    if any(r.schedule_id for r in found):
+        table["Programado"] = [r.schedule_id for r in found]
     st.dataframe(table, hide_index=True, width="stretch", column_config=RUN_COLUMNS)
 
 
