@@ -502,6 +502,7 @@ PAGES = (
         "envio_masivo.py", "Envío masivo estado de cuenta", ":material/send:", SENDING, EVERYONE
     ),
     PageSpec("historial.py", "Historial de envíos", ":material/history:", SENDING, EVERYONE),
+    PageSpec("programados.py", "Programados", ":material/schedule:", SENDING, EVERYONE),
     PageSpec("estado_cuenta.py", "Vista previa", ":material/description:", SENDING, EVERYONE),
     PageSpec("datos.py", "Datos", ":material/upload_file:", "Administración", frozenset({"admin"})),
     PageSpec("usuarios.py", "Usuarios", ":material/group:", "Administración", frozenset({"admin"})),
