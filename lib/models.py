@@ -243,9 +243,7 @@ class SendRun(Base):
     skip_zero_balance: Mapped[bool] = mapped_column(Boolean, default=False)
     retry_of: Mapped[int | None] = mapped_column(ForeignKey("send_runs.id", ondelete="SET NULL"))
     # Set when a schedule (Programados) created the run rather than a person's Procesar.
-    schedule_id: Mapped[int | None] = mapped_column(
-        ForeignKey("schedules.id", ondelete="SET NULL")
-    )
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id", ondelete="SET NULL"))
     # Why a run has nobody in it, or who it left out: said on screen and in the log email.
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
