@@ -539,7 +539,7 @@ def _statement(args: argparse.Namespace) -> int:
     name = message.attachment_name(built.customer.code, today)
     if args.format == "html":
         logo = pdf.logo_for(settings.data_dir, built.company.code)
-        content = pdf.html(built, logo=logo).encode("utf-8")
+        content = pdf.html(built, logo=logo, issued=today).encode("utf-8")
     else:
         content = message.ready(
             built, (), data_dir=settings.data_dir, mail_from=settings.mail_from, sent_on=today

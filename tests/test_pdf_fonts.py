@@ -189,8 +189,8 @@ def test_without_the_fonts_the_statement_is_drawn_in_helvetica_with_a_warning(
     [("A-00001", True), ("中文名字中文名字", True), ("中文名字中文名字中文", False)],
 )
 def test_a_reference_is_measured_in_the_face_that_draws_it(reference: str, fits: bool) -> None:
-    """Ten CJK characters at 8 pt are 80 pt wide, wider than the column (72 pt): that line gets
-    a band of its own, where it may wrap. Measured in Helvetica they were not."""
+    """Ten CJK characters at 8 pt are 80 pt wide, wider than the column (66 pt): that line
+    gets a band of its own, where it may wrap. Measured in Helvetica they were not."""
     line = statements.Line(
         doc_no="9000000001",
         doc_type="Factura",

@@ -2,6 +2,7 @@ import gc
 import hashlib
 import io
 import re
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from email import message_from_bytes, policy
@@ -140,7 +141,8 @@ def test_statement_ages_and_totals_per_currency(sessions, ledger) -> None:
             "1–30": Decimal("0"),
             "31–60": Decimal("2500.50"),
             "61–90": Decimal("0"),
-            "Más de 90": Decimal("934.31"),
+            "Más de 90": Decimal("1234.56"),
+            statements.CREDITS: Decimal("-300.25"),
         },
         "USD": {
             "Por vencer": Decimal("0"),
@@ -148,9 +150,87 @@ def test_statement_ages_and_totals_per_currency(sessions, ledger) -> None:
             "31–60": Decimal("0"),
             "61–90": Decimal("0"),
             "Más de 90": Decimal("0"),
+            statements.CREDITS: Decimal("0"),
         },
     }
     assert statement.has_balance
+
+
+CREDIT = statements.CREDITS
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        # Charges by days past due, at every bucket boundary.
+        (
+            [
+                (0, "1"),
+                (1, "2"),
+                (30, "4"),
+                (31, "8"),
+                (60, "16"),
+                (61, "32"),
+                (90, "64"),
+                (91, "128"),
+            ],
+            {
+                "MXN": {
+                    "Por vencer": "1",
+                    "1–30": "6",
+                    "31–60": "24",
+                    "61–90": "96",
+                    "Más de 90": "128",
+                }
+            },
+        ),
+        ([(-45, "10")], {"MXN": {"Por vencer": "10"}}),
+        # A payment or credit note is never in a bucket, whatever its date: on its own line.
+        (
+            [(45, "500"), (10, "-158809.77")],
+            {"MXN": {"31–60": "500", CREDIT: "-158809.77"}},
+        ),
+        ([(200, "-5"), (-3, "-7")], {"MXN": {CREDIT: "-12"}}),
+        # Currencies are kept apart, each with its own credits line.
+        (
+            [(5, "100", "USD"), (5, "-40", "USD"), (95, "900"), (0, "-1", "EUR")],
+            {
+                "EUR": {CREDIT: "-1"},
+                "MXN": {"Más de 90": "900"},
+                "USD": {"1–30": "100", CREDIT: "-40"},
+            },
+        ),
+        # A fully settled line (open amount 0) adds nothing anywhere.
+        ([(40, "0"), (40, "3")], {"MXN": {"31–60": "3"}}),
+    ],
+)
+def test_aging_by_due_date_with_payments_and_credits_apart_adds_up_to_the_balance(
+    lines: list[tuple], expected: dict[str, dict[str, str]]
+) -> None:
+    statement = statements.Statement(
+        *parties(),
+        CUTOFF,
+        tuple(
+            line(
+                n,
+                days_overdue=days,
+                open_amount=Decimal(amount),
+                currency=rest[0] if rest else "MXN",
+            )
+            for n, (days, amount, *rest) in enumerate(lines)
+        ),
+    )
+
+    aging = statement.aging
+
+    credits = any(Decimal(a) < 0 for _, a, *_ in lines)
+    assert statement.aging_rows == (*statements.BUCKETS, CREDIT) if credits else statements.BUCKETS
+    for currency, row in aging.items():
+        assert list(row) == list(statement.aging_rows)
+        shown = {name: amount for name, amount in row.items() if amount}
+        assert shown == {name: Decimal(a) for name, a in expected[currency].items() if Decimal(a)}
+        assert sum(row.values()) == statement.totals[currency]
+    assert set(aging) == set(expected)
 
 
 def test_items_after_the_cutoff_appear_at_a_later_cutoff(sessions, ledger) -> None:
@@ -337,7 +417,7 @@ def drawn_text(content: bytes) -> list[list[tuple[str, float, float]]]:
 def test_band_heights_given_to_xhtml2pdf_are_the_heights_it_would_measure() -> None:
     """The heights spare xhtml2pdf measuring the bands; they must not move a single line."""
     wide = "PEDIDO 4500012345 / CONTRATO MARCO 2026 & ANEXO <B>"
-    lines = tuple(line(n, reference=wide if n in (5, 70, 71) else f"A-{n}") for n in range(150))
+    lines = tuple(line(n, reference=wide if n in (5, 70, 71) else f"A-{n}") for n in range(190))
     source = pdf.html(statements.Statement(*parties(), date(2020, 3, 2), lines), total_pages=4)
     measured, stripped = re.subn(r' height="[0-9.]+pt"', "", source)
     assert (
@@ -395,10 +475,37 @@ def test_each_line_reads_across_and_a_long_reference_wraps_in_its_own_band() -> 
 def test_aging_summary_one_column_per_currency(sessions, ledger) -> None:
     text = pdf_text(pdf.render(build(sessions)))
     assert "Antigüedad de saldos" in text
-    for bucket in statements.BUCKETS:
+    for bucket in (*statements.BUCKETS, statements.CREDITS):
         assert bucket in text
-    for amount in ("$1,000.00", "$2,500.50", "$934.31", "$4,434.81", "$99.99"):
+    for amount in ("$1,000.00", "$2,500.50", "$1,234.56", "-$300.25", "$4,434.81", "$99.99"):
         assert amount in text
+
+
+def test_the_items_end_with_a_total_per_currency_and_the_issue_date_is_beside_the_cutoff(
+    sessions, ledger
+) -> None:
+    content = pdf.render(build(sessions), issued=date(2020, 3, 5))
+
+    table = rows(content)
+    assert ["Total MXN", "$4,434.81", "MXN"] in table
+    assert ["Total USD", "$99.99", "USD"] in table
+    assert "Estado de cuenta al 02/03/2020 · emitido el 05/03/2020" in pdf_text(content)
+
+
+def test_the_column_headers_stay_on_one_line(sessions, ledger) -> None:
+    (header,) = [row for row in rows(pdf.render(build(sessions))) if row[0] == "Documento"]
+    assert header == ["Documento", "Tipo", "Fecha", "Vencimiento", "Referencia",
+                      "Días vencidos", "Importe", "Saldo", "Moneda"]  # fmt: skip
+
+
+def test_a_sociedad_without_rfc_prints_no_rfc_dash(sessions, ledger) -> None:
+    foreign = replace(
+        build(sessions), company=statements.Party("US01", "Bajío Pipes LLC", "", "Houston, TX")
+    )
+    text = pdf_text(pdf.render(foreign))
+    assert "Houston, TX" in text
+    assert "RFC —" not in text
+    assert "RFC" not in text.split("Estado de cuenta")[0]
 
 
 def test_statements_drawn_one_after_another_keep_to_their_own_data(sessions, ledger) -> None:

@@ -2,6 +2,11 @@
 
 Amounts stay `Decimal` and are rounded only when shown; currencies are never added together.
 Credit notes and payments are open items with negative amounts and reduce the balance.
+
+Aging: what the customer owes (a positive open amount) is aged by its due date; payments and
+credit notes not yet applied (a negative open amount) owe nothing and have no age, so they
+are one line of their own, CREDITS, instead of a negative amount in a bucket that a customer
+would phone about. The buckets plus that line make the balance, per currency.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from lib.models import Company, Customer, OpenItem
 NOT_DUE = "Por vencer"
 BUCKETS = (NOT_DUE, "1–30", "31–60", "61–90", "Más de 90")
 BUCKET_LIMITS = ((0, NOT_DUE), (30, "1–30"), (60, "31–60"), (90, "61–90"))
+CREDITS = "Saldos a favor / pagos por aplicar"
 ZERO = Decimal("0")
 
 
@@ -49,6 +55,11 @@ class Line:
     def bucket(self) -> str:
         return bucket(self.days_overdue)
 
+    @property
+    def is_credit(self) -> bool:
+        """A payment or credit note not yet applied: it reduces the balance, owes nothing."""
+        return self.open_amount < ZERO
+
 
 @dataclass(frozen=True)
 class Statement:
@@ -73,11 +84,17 @@ class Statement:
         return dict(sorted(sums.items()))
 
     @property
+    def aging_rows(self) -> tuple[str, ...]:
+        """The buckets, and CREDITS when any line is a payment or credit note not applied."""
+        return (*BUCKETS, CREDITS) if any(line.is_credit for line in self.lines) else BUCKETS
+
+    @property
     def aging(self) -> dict[str, dict[str, Decimal]]:
-        """Per currency, the open amount in each bucket (all buckets present, in order)."""
-        table = {currency: dict.fromkeys(BUCKETS, ZERO) for currency in self.currencies}
+        """Per currency, the open amount in each of `aging_rows` (all present, in order)."""
+        rows = self.aging_rows
+        table = {currency: dict.fromkeys(rows, ZERO) for currency in self.currencies}
         for line in self.lines:
-            table[line.currency][line.bucket] += line.open_amount
+            table[line.currency][CREDITS if line.is_credit else line.bucket] += line.open_amount
         return table
 
     @property

@@ -119,7 +119,8 @@ def ready(
     """The statement's PDF (with the sociedad's logo from `data_dir`) attached to one email to
     every catalog address of the customer.
     """
-    document = pdf.render(statement, logo=pdf.logo_for(data_dir, statement.company.code))
+    logo = pdf.logo_for(data_dir, statement.company.code)
+    document = pdf.render(statement, logo=logo, issued=sent_on)
     name = attachment_name(statement.customer.code, sent_on)
     message = compose(
         subject(statement),

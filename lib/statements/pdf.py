@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -57,11 +58,11 @@ BAND_PADDING = (2, 1)
 # What each line prints in each column, and the room (points) in the columns whose values vary in
 # width; dates and days always fit.
 BAND_COLUMNS: dict[str, tuple[Callable[[statements.Line], str], float | None]] = {
-    "doc_no": (lambda line: line.doc_no, 61),
-    "doc_type": (lambda line: line.doc_type, 66),
+    "doc_no": (lambda line: line.doc_no, 55),
+    "doc_type": (lambda line: line.doc_type, 61),
     "doc_date": (lambda line: formatting.day(line.doc_date), None),
     "due_date": (lambda line: formatting.day(line.due_date), None),
-    "reference": (lambda line: line.reference, 72),
+    "reference": (lambda line: line.reference, 66),
     "days_overdue": (lambda line: str(line.days_overdue) if _overdue(line) else "", None),
     "amount": (lambda line: formatting.money(line.amount), 66),
     "open_amount": (lambda line: formatting.money(line.open_amount), 66),
@@ -97,13 +98,21 @@ class Band:
     height: float | None
 
 
-def html(statement: statements.Statement, *, logo: Path | None = None, total_pages: int = 1) -> str:
-    """The source given to xhtml2pdf, Arabic already joined (`fonts.shape`)."""
+def html(
+    statement: statements.Statement,
+    *,
+    logo: Path | None = None,
+    total_pages: int = 1,
+    issued: date | None = None,
+) -> str:
+    """The source given to xhtml2pdf, Arabic already joined (`fonts.shape`); `issued` is the
+    day it is sent, printed beside the fecha de corte."""
     source = templating.render_file(
         TEMPLATE,
         company=statement.company,
         customer=statement.customer,
         cutoff_date=statement.cutoff_date,
+        issued=issued,
         lines=statement.lines,
         bands=bands(statement.lines),
         font_family=fonts.css_family(),
@@ -112,7 +121,7 @@ def html(statement: statements.Statement, *, logo: Path | None = None, total_pag
         band_padding=BAND_PADDING,
         totals=statement.totals,
         aging=statement.aging,
-        buckets=statements.BUCKETS,
+        buckets=statement.aging_rows,
         logo=str(logo) if logo else None,
         total_pages=total_pages,
     )
@@ -165,7 +174,9 @@ def _overdue(line: statements.Line) -> bool:
     return line.days_overdue > 0 and line.open_amount > 0
 
 
-def render(statement: statements.Statement, *, logo: Path | None = None) -> bytes:
+def render(
+    statement: statements.Statement, *, logo: Path | None = None, issued: date | None = None
+) -> bytes:
     """Draw the PDF once when the page count ("Página N de M") is guessed right.
 
     xhtml2pdf's own `<pdf:pagecount>` lays every document out twice. The count is guessed from
@@ -175,7 +186,8 @@ def render(statement: statements.Statement, *, logo: Path | None = None) -> byte
     key = (logo is not None, len(statement.lines))
     guess = _guess_pages(*key)
     for _ in range(3):
-        content = _draw(html(statement, logo=logo, total_pages=guess), logo=logo)
+        source = html(statement, logo=logo, total_pages=guess, issued=issued)
+        content = _draw(source, logo=logo)
         pages = len(PdfReader(io.BytesIO(content)).pages)
         if pages == guess:
             if len(_pages_seen) >= PAGES_SEEN_LIMIT:
