@@ -82,7 +82,7 @@ def form(schedule: Schedule | None, companies: dict[str, str]) -> schedules.Plan
     zone = ui.settings().timezone
     which = schedule.id if schedule else "nuevo"
     key = f"programado-{ui.visit()}-{st.session_state.get(SAVES, 0)}-{which}"
-    left, right = st.columns([2, 3])
+    left, right = st.columns(2)
     codes = list(companies)
     company = left.selectbox(
         "Sociedad",
