@@ -9,7 +9,8 @@ the occurrence rows, unique per schedule and moment; then the run; then the next
 Either all of it is committed or none of it.
 
 Occurrences missed while nothing ran: the newest one runs on recovery if it is younger than
-SCHEDULE_CATCHUP_HOURS; every other one is recorded as skipped, saying why.
+SCHEDULE_CATCHUP_HOURS (never less than ON_TIME, a worker's usual lateness); every other one is
+recorded as skipped, saying why.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ from lib.sending import runs
 log = logging.getLogger(__name__)
 
 NO_CUSTOMERS = "la Sociedad {company} no tiene clientes en el catálogo de envío"
+# Found this late an occurrence is on time, whatever SCHEDULE_CATCHUP_HOURS says (0 too): a
+# worker looks every 20 s, between two customers' emails, and one email with its retries can
+# take minutes.
+ON_TIME = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -103,14 +108,16 @@ def _run_one(
     zone = settings.timezone
     recurrence = schedules.recurrence_of(schedule)
     moments = recurrence.between(schedule.next_run_at, now, zone)
-    window = timedelta(hours=settings.schedule_catchup_hours)
+    hours = settings.schedule_catchup_hours
+    window = max(timedelta(hours=hours), ON_TIME)
     latest = moments[-1]
+    superseded = _superseded(latest, zone)
     done = [
-        _skipped(schedule_id, moment, _superseded(moment, latest, window, now, zone))
+        _skipped(schedule_id, moment, _too_late(hours) if now - moment > window else superseded)
         for moment in moments[:-1]
     ]
     if now - latest > window:
-        done.append(_skipped(schedule_id, latest, _too_late(settings.schedule_catchup_hours)))
+        done.append(_skipped(schedule_id, latest, _too_late(hours)))
     else:
         done.append(_start(session, schedule, latest, now, zone))
     for occurred in done:
@@ -138,14 +145,15 @@ def _start(
     )
     keys = _keys(session, schedule, cut)
     note = "" if keys else NO_CUSTOMERS.format(company=schedule.company_code)
+    run_day = now.astimezone(zone).date()
     clashes = runs.busy(session, keys)
-    if clashes:
-        keys = [k for k in keys if k not in clashes]
-        note = _busy_note(clashes)
     try:
-        run = _create(session, schedule, owner, keys, cut, now.astimezone(zone).date(), note)
-    except InvalidValue as exc:  # a Procesar took some of them since `busy` looked
-        run = _create(session, schedule, owner, [], cut, now.astimezone(zone).date(), str(exc))
+        run = _create(session, schedule, owner, keys, cut, run_day, note, clashes)
+    except InvalidValue:
+        # A Procesar took some of them since `busy` looked (PostgreSQL). create_run locked the
+        # sociedad before refusing, so this second look is the last word.
+        clashes = runs.busy(session, keys)
+        run = _create(session, schedule, owner, keys, cut, run_day, note, clashes)
     outcome = OccurrenceOutcome.STARTED if run.total else OccurrenceOutcome.EMPTY
     return Occurred(schedule.id, due_at, outcome, run.note, run.id, run.total)
 
@@ -166,7 +174,11 @@ def _create(
     cut: date,
     run_date: date,
     note: str,
+    clashes: dict[runs.Key, int],
 ) -> SendRun:
+    """The run, leaving out the customers busy in another run (and saying so)."""
+    if clashes:
+        keys, note = [k for k in keys if k not in clashes], _busy_note(clashes)
     return runs.create_run(
         session,
         username=owner.username,
@@ -192,11 +204,7 @@ def _busy_note(clashes: dict[runs.Key, int]) -> str:
     )
 
 
-def _superseded(
-    moment: datetime, latest: datetime, window: timedelta, now: datetime, zone: ZoneInfo
-) -> str:
-    if now - moment > window:
-        return _too_late(int(window.total_seconds() // 3600))
+def _superseded(latest: datetime, zone: ZoneInfo) -> str:
     return (
         "no se envió: la aplicación no estaba en marcha a esa hora y lo reemplaza el envío "
         f"programado del {formatting.moment(latest, zone)}"

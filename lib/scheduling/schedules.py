@@ -116,7 +116,9 @@ def occurrences(session: Session, schedule_id: int) -> list[ScheduleOccurrence]:
 
 
 def create(session: Session, plan: Plan, *, by: Actor, now: datetime, zone: ZoneInfo) -> Schedule:
-    schedule = Schedule(owner=by.username, created_at=now, status=ScheduleStatus.ACTIVE)
+    schedule = Schedule(
+        owner=by.username, created_at=now, status=ScheduleStatus.ACTIVE, status_reason=""
+    )
     _fill(session, schedule, plan, now, zone)
     schedule.updated_by, schedule.updated_at = by.username, now
     session.add(schedule)
@@ -135,7 +137,8 @@ def update(
     zone: ZoneInfo,
 ) -> Schedule:
     """Change a schedule; its next occurrence is counted again from now, so an edit never
-    runs one that fell due before it."""
+    runs one that fell due before it. A finished one is active again; a paused or stopped one
+    stays so, with its reason, until Reanudar."""
     schedule = _editable(session, schedule_id, by)
     before = _summary(schedule)
     _fill(session, schedule, plan, now, zone)
@@ -197,7 +200,9 @@ def owner_inactive(username: str) -> str:
 
 
 def active_owners(session: Session) -> dict[str, bool]:
-    return dict(session.execute(select(User.username, User.active)).tuples().all())
+    return {
+        username: active for username, active in session.execute(select(User.username, User.active))
+    }
 
 
 def _fill(session: Session, schedule: Schedule, plan: Plan, now: datetime, zone: ZoneInfo) -> None:
@@ -222,7 +227,6 @@ def _fill(session: Session, schedule: Schedule, plan: Plan, now: datetime, zone:
     schedule.once_on = recurrence.once_on if kind is Frequency.ONCE else None
     schedule.at_time = recurrence.at
     schedule.next_run_at = following
-    schedule.status_reason = ""
 
 
 def _customers(session: Session, company: str, text: str) -> list[str]:
@@ -271,7 +275,9 @@ def _require_active_owner(session: Session, username: str) -> None:
 
 
 def _summary(schedule: Schedule) -> str:
-    who = f"{len(customer_list(schedule))} clientes" if schedule.customers else "todos"
+    who = (
+        formatting.count(len(customer_list(schedule)), "cliente") if schedule.customers else "todos"
+    )
     return (
         f"{schedule.company_code} ({who}), {describe(schedule)}, corte: {cutoff_text(schedule)}"
         + (", sin saldo no" if schedule.skip_zero_balance else "")
