@@ -76,6 +76,7 @@ def test_a_page_url_opened_before_login_shows_the_login_then_the_page(
         "Masiva",
         "Envío masivo estado de cuenta",
         "Historial de envíos",
+        "Programados",
         "Vista previa",
         "Datos",
         "Usuarios",
@@ -117,6 +118,7 @@ def test_an_analista_sees_no_admin_pages_even_by_url(
         "Masiva",
         "Envío masivo estado de cuenta",
         "Historial de envíos",
+        "Programados",
         "Vista previa",
         "Mi cuenta",
     ]

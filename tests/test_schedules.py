@@ -356,7 +356,7 @@ def test_every_change_is_audited_with_what_it_was_and_became(
 
     assert audit_details(data, "schedule_update", schedule_id) == (
         "SM02 (todos), Mensual, día 3, 21:00, corte: El día del envío → "
-        "SM02 (todos), Cada jueves, 21:00, corte: Día 15 del mes, sin saldo no"
+        "SM02 (todos), Cada jueves, 21:00, corte: Día 15 del mes, no envía a clientes sin saldo"
     )
     assert stored(data, schedule_id).next_run_at == DUE  # Thursday the 3rd at 21:00 too
 
@@ -435,6 +435,36 @@ def test_listed_puts_the_next_to_run_first(
         listed = schedules.listed(session)
     assert [s.id for s in listed] == [weekly, monthly, once]
     assert [s.status for s in listed] == ["active", "active", "finished"]
+
+
+def test_listed_puts_paused_schedules_after_the_active_ones(
+    data: sessionmaker[Session],
+) -> None:
+    soon = create(data, recurrence=Recurrence(Frequency.WEEKLY, time(8, 0), weekday=2))
+    later = create(data)
+    write(data, lambda s: schedules.pause(s, soon, by=ANA, now=CREATED))
+
+    with data() as session:
+        assert [s.id for s in schedules.listed(session)] == [later, soon]
+
+
+@ON_SQLITE
+def test_a_next_moment_set_back_onto_one_already_recorded_moves_on_instead_of_sticking(
+    data: sessionmaker[Session], settings: config.Settings
+) -> None:
+    """An edit made on a machine whose clock is behind the workers' can put the schedule's next
+    moment back on an occurrence already run: it is not run again, and the schedule moves on."""
+    schedule_id = create(data)
+    assert len(run_due(data, settings, DUE + timedelta(minutes=1))) == 1
+    write(data, lambda s: s.execute(update(Schedule).values(next_run_at=DUE)))
+
+    assert run_due(data, settings, DUE + timedelta(minutes=2)) == []
+
+    assert len(scheduled_runs(data, schedule_id)) == 1
+    assert stored(data, schedule_id).next_run_at == NEXT_MONTH
+    (following,) = run_due(data, settings, NEXT_MONTH)
+    assert following.due_at == NEXT_MONTH
+    assert following.run_id is not None
 
 
 # --- Due occurrences ---------------------------------------------------------------------------
@@ -595,8 +625,8 @@ def test_several_missed_occurrences_run_only_the_newest_within_the_window(
     assert [o.reason for o in records] == [
         too_late,
         too_late,
-        "no se envió: la aplicación no estaba en marcha a esa hora y lo reemplaza el envío "
-        "programado del 24/12/2026 21:00",
+        "no se envió: la aplicación no estaba en marcha a esa hora; de las fechas perdidas "
+        "solo se atiende la más reciente, la del 24/12/2026 21:00",
         "",
     ]
     assert stored(data, schedule_id).next_run_at == local("2026-12-31 21:00")

@@ -77,7 +77,8 @@ def run_due(
             with sessions() as session, session.begin():
                 done += _run_one(session, schedule_id, settings, now, worker)
         except IntegrityError:
-            log.info("schedule %d: its occurrence was recorded by another worker", schedule_id)
+            # The guarded UPDATE keeps racing workers apart; this is the unique key's backstop.
+            log.warning("schedule %d: occurrence not recorded", schedule_id, exc_info=True)
         except DBAPIError:
             raise  # the database is away: the worker's loop waits and tries again
         except Exception:
@@ -107,7 +108,10 @@ def _run_one(
     assert schedule.next_run_at is not None
     zone = settings.timezone
     recurrence = schedules.recurrence_of(schedule)
-    moments = recurrence.between(schedule.next_run_at, now, zone)
+    moments = _unrecorded(session, schedule_id, recurrence.between(schedule.next_run_at, now, zone))
+    if not moments:
+        _advance(schedule, recurrence.next_after(now, zone))
+        return []
     hours = settings.schedule_catchup_hours
     window = max(timedelta(hours=hours), ON_TIME)
     latest = moments[-1]
@@ -123,10 +127,29 @@ def _run_one(
     for occurred in done:
         session.add(_record(schedule_id, occurred, now, worker))
     session.flush()  # a second record of the same moment fails here, before anything else
-    schedule.next_run_at = recurrence.next_after(now, zone)
-    if schedule.status == ScheduleStatus.ACTIVE and schedule.next_run_at is None:
-        schedule.status = ScheduleStatus.FINISHED
+    _advance(schedule, recurrence.next_after(now, zone))
     return done
+
+
+def _unrecorded(session: Session, schedule_id: int, moments: list[datetime]) -> list[datetime]:
+    """The moments with no occurrence yet: an edit or Reanudar on a machine whose clock is
+    behind the workers' can set the next moment back onto one already recorded, which would
+    otherwise fail the unique key on every look and never move on."""
+    recorded = set(
+        session.scalars(
+            select(ScheduleOccurrence.due_at).where(
+                ScheduleOccurrence.schedule_id == schedule_id,
+                ScheduleOccurrence.due_at.in_(moments),
+            )
+        )
+    )
+    return [moment for moment in moments if moment not in recorded]
+
+
+def _advance(schedule: Schedule, following: datetime | None) -> None:
+    schedule.next_run_at = following
+    if schedule.status == ScheduleStatus.ACTIVE and following is None:
+        schedule.status = ScheduleStatus.FINISHED
 
 
 def _start(
@@ -206,8 +229,8 @@ def _busy_note(clashes: dict[runs.Key, int]) -> str:
 
 def _superseded(latest: datetime, zone: ZoneInfo) -> str:
     return (
-        "no se envió: la aplicación no estaba en marcha a esa hora y lo reemplaza el envío "
-        f"programado del {formatting.moment(latest, zone)}"
+        "no se envió: la aplicación no estaba en marcha a esa hora; de las fechas perdidas "
+        f"solo se atiende la más reciente, la del {formatting.moment(latest, zone)}"
     )
 
 

@@ -97,11 +97,18 @@ def customer_list(schedule: Schedule) -> list[str]:
 
 
 def listed(session: Session) -> list[Schedule]:
-    """Every schedule not deleted, the next to run first, then the rest by number."""
+    """Every schedule not deleted: the active ones by their next send, then the paused,
+    stopped and finished ones by number."""
     found = session.scalars(
         select(Schedule).where(Schedule.status != ScheduleStatus.DELETED).order_by(Schedule.id)
     )
-    return sorted(found, key=lambda s: (s.next_run_at is None, s.next_run_at or s.created_at))
+    return sorted(found, key=_upcoming_first)
+
+
+def _upcoming_first(schedule: Schedule) -> tuple[bool, datetime]:
+    if schedule.status == ScheduleStatus.ACTIVE and schedule.next_run_at is not None:
+        return (False, schedule.next_run_at)
+    return (True, schedule.created_at)
 
 
 def occurrences(session: Session, schedule_id: int) -> list[ScheduleOccurrence]:
@@ -280,7 +287,7 @@ def _summary(schedule: Schedule) -> str:
     )
     return (
         f"{schedule.company_code} ({who}), {describe(schedule)}, corte: {cutoff_text(schedule)}"
-        + (", sin saldo no" if schedule.skip_zero_balance else "")
+        + (", no envía a clientes sin saldo" if schedule.skip_zero_balance else "")
     )
 
 

@@ -18,6 +18,7 @@ from lib.ui.send_view import SHOWN_RUN
 
 RETRY_ASKED = "historial-reintentar"
 ALWAYS_SHOWN = ("Enviados", "Con error")
+OPTIONAL = {"No. Cliente", "Reintento de", "Programado", *(name for name, _ in OUTCOME_FIGURES)}
 # About 900 px beside the sidebar at 1366 px: Estado comes right after the number, and the
 # outcome columns that are zero in every listed run are left out.
 RUN_COLUMNS = {
@@ -43,25 +44,26 @@ def runs_table(found: list[SendRun], by_run: Mapping[int, Mapping[str, int]]) ->
         name: [by_run.get(r.id, {}).get(status, 0) for r in found]
         for name, status in OUTCOME_FIGURES
     }
-    table = pd.DataFrame(
-        {
-            "Núm.": [r.id for r in found],
-            "Estado": [
-                RunStatus(r.status).shown(by_run.get(r.id, {}).get(ItemStatus.STOPPED, 0))
-                for r in found
-            ],
-            "Creado": [formatting.moment(r.created_at, zone) for r in found],
-            "Iniciado por": [r.started_by for r in found],
-            "Sociedad": [r.company_code or "Todas" for r in found],
-            "No. Cliente": [r.customer_filter or "" for r in found],
-            "Fecha de corte": [formatting.day(r.cutoff_date) for r in found],
-            "Clientes": [r.total for r in found],
-            **{n: c for n, c in counts.items() if n in ALWAYS_SHOWN or any(c)},
-            "Reintento de": [r.retry_of for r in found],
-        }
-    )
-    if any(r.schedule_id for r in found):
-        table["Programado"] = [r.schedule_id for r in found]
+    columns = {
+        "Núm.": [r.id for r in found],
+        "Estado": [
+            RunStatus(r.status).shown(by_run.get(r.id, {}).get(ItemStatus.STOPPED, 0))
+            for r in found
+        ],
+        "Creado": [formatting.moment(r.created_at, zone) for r in found],
+        "Iniciado por": [r.started_by for r in found],
+        "Sociedad": [r.company_code or "Todas" for r in found],
+        "No. Cliente": [r.customer_filter or "" for r in found],
+        "Fecha de corte": [formatting.day(r.cutoff_date) for r in found],
+        "Clientes": [r.total for r in found],
+        **counts,
+        "Reintento de": [r.retry_of for r in found],
+        "Programado": [r.schedule_id for r in found],
+    }
+    # At 1366 px the outcomes need the room: a column that is empty (or zero) in every listed
+    # run is left out, as most runs filter no customer, retry none and come from no schedule.
+    shown = {n: c for n, c in columns.items() if n in ALWAYS_SHOWN or n not in OPTIONAL or any(c)}
+    table = pd.DataFrame(shown)
     st.dataframe(table, hide_index=True, width="stretch", column_config=RUN_COLUMNS)
 
 
