@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from lib import formatting, ui, users
+from lib.scheduling import schedules
 
 ui.page_guard()
 
@@ -15,6 +16,7 @@ st.title("Usuarios")
 
 with ui.session() as session:
     people = users.all_users(session)
+    scheduled = schedules.active_per_owner(session)
 
 
 def when(moment) -> str:
@@ -68,6 +70,11 @@ if role_col.button("Cambiar rol", disabled=new_role == target.role):
     ui.save(
         partial(users.set_role, username=chosen, role=new_role, by=me.username),
         f"{chosen} ahora es {new_role}.",
+    )
+if target.active and scheduled.get(chosen):
+    state_col.caption(
+        f"Es dueño de {formatting.count(scheduled[chosen], 'programado activo')}: si se "
+        "desactiva, se detienen hasta que se reactive y se pulse Reanudar en Programados."
     )
 if state_col.button("Desactivar" if target.active else "Reactivar"):
     ui.save(

@@ -1,11 +1,17 @@
 """Usuarios page (admin) through AppTest: every action, and what the database then holds."""
 
+from datetime import time
+from zoneinfo import ZoneInfo
+
 import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from lib import auth, users
 from lib.models import AuditEvent, utcnow
+from lib.scheduling import schedules
+from lib.scheduling.recurrence import CutoffRule, Frequency, Recurrence
+from tests.support import seed_catalog
 from tests.test_pages import start
 
 
@@ -62,6 +68,26 @@ def test_deactivate_and_reactivate(page: AppTest, database) -> None:
     page.run()
     click(page, "Reactivar")
     assert stored(database, "ana").active
+
+
+def test_deactivating_the_owner_of_schedules_says_they_stop(page: AppTest, database) -> None:
+    seed_catalog(database)
+    plan = schedules.Plan("SM02", "", CutoffRule.RUN_DAY, None, False,
+                          Recurrence(Frequency.WEEKLY, time(7, 0), weekday=0))  # fmt: skip
+    with database() as session, session.begin():
+        schedules.create(session, plan, by=schedules.Actor("ana", admin=False), now=utcnow(),
+                         zone=ZoneInfo("America/Mexico_City"))  # fmt: skip
+
+    page.selectbox(key="usuario-elegido").select("ana")
+    page.run()
+
+    assert [c.value for c in page.caption if "programado" in c.value] == [
+        "Es dueño de 1 programado activo: si se desactiva, se detienen hasta que se reactive y "
+        "se pulse Reanudar en Programados."
+    ]
+    page.selectbox(key="usuario-elegido").select("root")
+    page.run()
+    assert not [c.value for c in page.caption if "programado" in c.value]
 
 
 def test_change_role(page: AppTest, database) -> None:

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lib import emails, formatting, normalize
@@ -204,6 +204,18 @@ def stopped_reason(schedule: Schedule, owners: dict[str, bool]) -> str:
 
 def owner_inactive(username: str) -> str:
     return f"su dueño ({username}) está desactivado; actívalo y pulsa Reanudar"
+
+
+def active_per_owner(session: Session) -> dict[str, int]:
+    """How many schedules of each user still run: deactivating the user stops them."""
+    return {
+        owner: number
+        for owner, number in session.execute(
+            select(Schedule.owner, func.count())
+            .where(Schedule.status == ScheduleStatus.ACTIVE)
+            .group_by(Schedule.owner)
+        )
+    }
 
 
 def active_owners(session: Session) -> dict[str, bool]:
