@@ -22,8 +22,9 @@ from PIL import Image
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import tables
-from lib.models import Customer, Recipient
+from lib import config, tables
+from lib.models import Customer, Recipient, Schedule
+from lib.scheduling import due
 from lib.ui import APOLOGY
 from tests.support import AppServer
 from tests.test_browser import log_in, paste, settle
@@ -286,7 +287,28 @@ def test_manual_screens_of_the_analista(
                 page.get_by_role("button", name=re.compile(r"^Reintentar fallidos")),
                 height=1400, width=1600)  # fmt: skip
 
-    assert len(camera.taken) == 16
+    # 3.7 Programados
+    nav(page, "Programados", "Programados")
+    choose(page, main(page), "Sociedad", "SM02")
+    page.get_by_text("Último día del mes anterior").click()
+    settle(page)
+    page.get_by_role("button", name="Grabar").click()
+    expect(page.get_by_text(re.compile(r"Programado núm\. 1 grabado"))).to_be_visible()
+    camera.shot("36_programados", page.get_by_role("heading", name="Programados"),
+                page.get_by_role("button", name="Grabar"), height=1400, width=1366)  # fmt: skip
+    with database() as session:
+        due_at = session.get(Schedule, 1).next_run_at
+    (occurred,) = due.run_due(database, config.load_settings(), now=due_at)
+    page.reload()
+    expect(page.get_by_role("heading", name="Programados")).to_be_visible(timeout=30_000)
+    choose(page, main(page), "Programado", "Núm. 1")
+    expect(page.get_by_role("heading", name="Últimas ejecuciones")).to_be_visible()
+    assert occurred.run_id is not None
+    done = page.get_by_role("heading", name="Últimas ejecuciones")
+    camera.shot("37_programados_ejecuciones", done,
+                page.locator('[data-testid="stDataFrame"]').last)  # fmt: skip
+
+    assert len(camera.taken) == 18
 
 
 def test_manual_screens_of_the_admin(

@@ -39,9 +39,9 @@ CUSTOMERS_LISTED = 2  # more than this many No. Cliente show as a count in the t
 SCHEDULE_COLUMNS = {
     "Núm.": st.column_config.NumberColumn("Núm.", width=50, format="%d"),
     "Sociedad": st.column_config.TextColumn("Sociedad", width=70),
-    "Clientes": st.column_config.TextColumn("Clientes", width=115),
+    "Clientes": st.column_config.TextColumn("Clientes", width=95),
     "Frecuencia": st.column_config.TextColumn("Frecuencia", width=165),
-    "Fecha de corte": st.column_config.TextColumn("Fecha de corte", width=165),
+    "Fecha de corte": st.column_config.TextColumn("Fecha de corte", width=185),
     "Próximo envío": st.column_config.TextColumn("Próximo envío", width=120),
     "Estado": st.column_config.TextColumn("Estado", width=130),
     "Dueño": st.column_config.TextColumn("Dueño", width=80),
