@@ -97,6 +97,17 @@ class Company(Base):
     currency: Mapped[str] = mapped_column(String(3), default="MXN")
     email_subject_template: Mapped[str | None] = mapped_column(Text)
     email_body_template: Mapped[str | None] = mapped_column(Text)
+    # Where the customer's replies go (the statement email's Reply-To), printed on the statement
+    # as the sociedad's contact; checked like a catalog address (`lib.payments`).
+    reply_to: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    # Datos para pago, printed on the statement and in the email; empty ones are left out.
+    bank: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    account: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    clabe: Mapped[str] = mapped_column(String(18), default="", server_default="")
+    # Which of the customer's values they quote when paying: `customer_no` or `tax_id`.
+    payment_reference: Mapped[str] = mapped_column(
+        String(20), default="customer_no", server_default="customer_no"
+    )
 
 
 class Customer(Base):

@@ -189,3 +189,25 @@ def test_upgrading_an_existing_database_fills_the_search_name(database_url: str)
     with engine.connect() as connection:
         assert connection.scalar(sa.text("SELECT search_name FROM customers")) == "pena & hijos"
     engine.dispose()
+
+
+def test_a_sociedad_from_before_0012_has_no_payment_details_and_quotes_its_no_cliente(
+    database_url: str,
+) -> None:
+    engine = db.create_engine_for(database_url)
+    command.upgrade(db.alembic_config(engine), "0011")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO companies (code, name, tax_id, address, currency) "
+                "VALUES ('SM02', 'Bajío', '', '', 'MXN')"
+            )
+        )
+    db.migrate(engine)
+    with Session(engine) as session:
+        company = session.get_one(Company, "SM02")
+        stored = (company.reply_to, company.bank, company.account, company.clabe)
+        assert (*stored, company.payment_reference) == ("", "", "", "", "customer_no")
+    command.downgrade(db.alembic_config(engine), "0011")
+    assert "clabe" not in {c["name"] for c in sa.inspect(engine).get_columns("companies")}
+    engine.dispose()
