@@ -1,8 +1,10 @@
 """Imports of sociedades, customers and open items from `.xlsx`/`.csv` (Datos page and CLI).
 
 Every row is checked before anything is written: a file with one bad row reports it with its
-row number and leaves the database as it was. Customers and sociedades are upserted; open items
-are a snapshot that replaces the open items of every sociedad present in the file.
+row number and leaves the database as it was. Customers and sociedades are upserted: a column
+in the file sets what it says (an empty cell empties the value), a column not in it leaves the
+stored value alone; open items are a snapshot that replaces the open items of every sociedad
+present in the file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import normalize, open_item_imports, tables
+from lib import normalize, open_item_imports, payments, tables
 from lib.formatting import count
 from lib.models import AuditEvent, Company, Customer, search_name, utcnow
 
@@ -123,6 +125,11 @@ COMPANY_COLUMNS = (
     Column("tax_id", "RFC", _text(20), required=False),
     Column("address", "Dirección", _text(1000), ("domicilio",), required=False),
     Column("currency", "Moneda", normalize.currency, required=False),
+    Column("reply_to", "ResponderA", payments.reply_to, ("replyto", "correorespuesta"), False),
+    Column("bank", "Banco", _text(100), required=False),
+    Column("account", "Cuenta", _text(40), ("nocuenta", "numerocuenta"), required=False),
+    Column("clabe", "CLABE", payments.clabe, ("clabeinterbancaria",), required=False),
+    Column("payment_reference", "Referencia", payments.reference, ("referenciapago",), False),
 )
 CUSTOMER_COLUMNS = (
     Column("company_code", "Sociedad", normalize.company_code),
@@ -332,7 +339,10 @@ KINDS: dict[str, Kind] = {
         "Sociedades",
         COMPANY_COLUMNS,
         import_companies,
-        "Las sociedades nuevas se agregan y las existentes se actualizan.",
+        "Las sociedades nuevas se agregan y las existentes se actualizan; una columna que "
+        "no viene en el archivo deja ese dato como estaba. ResponderA es el correo al que "
+        "responden los clientes; Banco, Cuenta y CLABE son los datos para pago, y Referencia "
+        "dice qué indica el cliente al pagar: NoCliente (si se deja vacía) o RFC.",
         "plantilla_sociedades.xlsx",
     ),
     "customers": Kind(

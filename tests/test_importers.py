@@ -73,6 +73,103 @@ def test_companies_are_added_then_updated(sessions: sessionmaker[Session], compa
     assert sm09.currency == "MXN"
 
 
+PAYMENT_HEADERS = ["Sociedad", "Nombre", "Responder A", "Banco", "Cuenta", "CLABE", "Referencia"]
+
+
+def payment_details(sessions: sessionmaker[Session], code: str) -> tuple[str, ...]:
+    with sessions() as session:
+        company = session.get_one(Company, code)
+        return (
+            company.reply_to,
+            company.bank,
+            company.account,
+            company.clabe,
+            company.payment_reference,
+        )
+
+
+def test_companies_import_payment_details_and_contact(
+    sessions: sessionmaker[Session], companies: None
+) -> None:
+    content = xlsx(
+        PAYMENT_HEADERS,
+        [
+            ["SM02", "Soluciones", " Cobranza@Bajio.EXAMPLE", "BBVA México", "0118359012",
+             "032 180 00011835971 9", "RFC"],
+            ["SM09", "Nueva", "", "", "", "", ""],
+            ["SU01", "Aqua USA", "ar@aqua.example", "Bank of America", "4381 2290", "",
+             "No. Cliente"],
+        ],
+    )  # fmt: skip
+    result = run(sessions, "companies", "s.xlsx", content)
+    assert result.ok, result.errors
+    assert (result.inserted, result.updated) == (1, 2)
+    assert payment_details(sessions, "SM02") == (
+        "Cobranza@bajio.example",
+        "BBVA México",
+        "0118359012",
+        "032180000118359719",
+        "tax_id",
+    )
+    assert payment_details(sessions, "SM09") == ("", "", "", "", "customer_no")
+    assert payment_details(sessions, "SU01") == (
+        "ar@aqua.example",
+        "Bank of America",
+        "4381 2290",
+        "",
+        "customer_no",
+    )
+
+
+def test_a_companies_file_without_the_new_columns_imports_and_keeps_them(
+    sessions: sessionmaker[Session], companies: None
+) -> None:
+    details = ["cobranza@bajio.example", "BBVA", "0118359012", "002010077777777771", "RFC"]
+    assert run(sessions, "companies", "s.xlsx", xlsx(PAYMENT_HEADERS, [["SM02", "S", *details]])).ok
+
+    result = run(sessions, "companies", "s.csv", b"Sociedad,Nombre\nSM02,Otro nombre\nSM09,N\n")
+
+    assert result.ok
+    assert payment_details(sessions, "SM02") == (*details[:4], "tax_id")
+    assert payment_details(sessions, "SM09") == ("", "", "", "", "customer_no")
+    # A column in the file sets what it says, an empty cell too: the CLABE is gone.
+    assert run(sessions, "companies", "s.csv", b"Sociedad,Nombre,CLABE\nSM02,Otro,\n").ok
+    assert payment_details(sessions, "SM02") == (*details[:3], "", "tax_id")
+
+
+def test_bad_payment_details_are_row_errors_and_nothing_is_saved(
+    sessions: sessionmaker[Session], companies: None
+) -> None:
+    ok = ["cobranza@bajio.example", "BBVA", "0118359012", "032180000118359719", "NoCliente"]
+    content = xlsx(
+        PAYMENT_HEADERS,
+        [
+            ["SM02", "Bien", *ok],
+            ["SM03", "Dígito", *ok[:3], "032180000118359718", ""],
+            ["SM04", "Corta", *ok[:3], "03218000011835971", ""],
+            ["SM05", "Número", *ok[:3], 32180000118359719, ""],
+            ["SM06", "Correo", "cobranza@", *ok[1:]],
+            ["SM07", "Dos", "a@bajio.example; b@bajio.example", *ok[1:]],
+            ["SM08", "Referencia", *ok[:4], "Factura"],
+        ],
+    )
+    result = run(sessions, "companies", "s.xlsx", content)
+    assert [str(e) for e in result.errors] == [
+        "Fila 3, CLABE: CLABE '032180000118359718' no válida: el dígito verificador no coincide",
+        "Fila 4, CLABE: CLABE '03218000011835971' no válida: debe tener 18 dígitos (tiene 17)",
+        # The number cell came back from the .xlsx as a float: not even the digits written.
+        "Fila 5, CLABE: CLABE '32180000118359720' no válida: llegó como número y Excel le "
+        "cambia los dígitos; da formato de texto a la columna CLABE",
+        "Fila 6, Responder A: correo no válido: 'cobranza@'",
+        "Fila 7, Responder A: correo no válido: 'a@bajio.example; b@bajio.example' "
+        "(solo un correo)",
+        "Fila 8, Referencia: Referencia 'Factura' no válida: usa NoCliente o RFC",
+    ]
+    with sessions() as session:
+        assert session.get(Company, "SM03") is None
+        assert session.get_one(Company, "SM02").clabe == ""
+
+
 def test_customers_are_normalised_and_upserted(
     sessions: sessionmaker[Session], customers: None
 ) -> None:
@@ -267,6 +364,22 @@ def test_successful_import_is_audited(sessions: sessionmaker[Session], customers
     assert '"file": "clientes.xlsx"' in event.details
 
 
+def test_the_companies_template_has_the_payment_columns() -> None:
+    table = tables.read_table("plantilla.xlsx", importers.KINDS["companies"].template())
+    assert table.headers == [
+        "Sociedad",
+        "Nombre",
+        "RFC",
+        "Dirección",
+        "Moneda",
+        "ResponderA",
+        "Banco",
+        "Cuenta",
+        "CLABE",
+        "Referencia",
+    ]
+
+
 def test_templates_have_the_expected_columns() -> None:
     table = tables.read_table("plantilla.xlsx", importers.KINDS["open-items"].template())
     assert table.headers == [
@@ -310,6 +423,8 @@ def test_progress_is_reported_while_a_large_file_is_read(
     ("kind", "headers", "row", "column"),
     [
         ("companies", ["Sociedad", "Nombre"], ["SM09", "BAJÍO{}"], "Nombre"),
+        ("companies", ["Sociedad", "Nombre", "Banco"], ["SM09", "B", "BBVA{}"], "Banco"),
+        ("companies", ["Sociedad", "Nombre", "Cuenta"], ["SM09", "B", "01{}18"], "Cuenta"),
         ("customers", CUSTOMER_HEADERS, ["SM02", "1000009", "PEÑA{}", "", ""], "Nombre Cliente"),
         ("customers", CUSTOMER_HEADERS, ["SM02", "1000009", "PEÑA", "", "Calle{} 1"], "Dirección"),
     ],
