@@ -44,7 +44,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
 from lib import auth, catalog, config, statements, tables, ui, users
-from lib.mail import pacing, smtp
+from lib.mail import envelope, pacing, smtp
 from lib.models import Company, Customer, Recipient, SendRun
 from lib.normalize import InvalidValue
 from lib.sending import log as runlog
@@ -157,7 +157,7 @@ PART_HEADERS = {"Content-Type", "Content-Transfer-Encoding", "Content-Dispositio
 
 def statement_of(
     *, name: str = "PEÑA & HIJOS <SA>", company: str = "Bajío", number: str = "1006210",
-    subject: str | None = None,
+    subject: str | None = None, reply_to: str = "",
 ) -> statements.Statement:  # fmt: skip
     line = statements.Line("F-1", "Factura", date(2026, 10, 1), date(2026, 10, 31), "R", 28,
                            Decimal("10.00"), Decimal("10.00"), "MXN")  # fmt: skip
@@ -168,16 +168,17 @@ def statement_of(
         lines=(line,),
         subject_template=subject,
         body_template=None,
+        reply_to=reply_to,
     )
 
 
-def assert_no_injected_header(message: EmailMessage) -> None:
-    """Parse the bytes that would go out: only our own headers, each on one line."""
+def assert_no_injected_header(message: EmailMessage, *, also: frozenset[str] = frozenset()) -> None:
+    """Parse the bytes that would go out: only our own headers (and `also`), each on one line."""
     raw = message.as_bytes()
     head = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[0]
     assert not re.search(rb"(?im)^bcc:", head), head
     parsed = message_from_bytes(raw, policy=policy.default)
-    assert set(parsed.keys()) == TOP_HEADERS
+    assert set(parsed.keys()) == TOP_HEADERS | also
     for name, value in parsed.items():
         assert "\r" not in value, name
         assert "\n" not in value, name
@@ -226,6 +227,32 @@ def test_line_breaks_in_an_email_address_never_reach_the_to_header(hostile) -> N
     except ValueError:
         return
     assert_no_injected_header(message)
+
+
+def test_a_sociedads_contact_is_one_reply_to_header() -> None:
+    message = compose(statement_of(reply_to="Cobranza@Bajio.EXAMPLE"))
+    assert_no_injected_header(message, also=frozenset({"Reply-To"}))
+    assert message.get_all("Reply-To") == ["Cobranza@bajio.example"]
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        *(h.replace("X", "cobranza@bajio.example") for h in INJECTIONS),
+        "cobranza@bajio.example, intruso@evil.example",
+        "cobranza@bajio.example; intruso@evil.example",
+        "Cobranza <cobranza@bajio.example>\r\nBcc: intruso@evil.example",
+        "=?utf-8?q?cobranza@bajio.example=0D=0ABcc:_intruso@evil.example?=",
+    ],
+)
+def test_a_hostile_reply_to_is_refused_not_injected(hostile: str) -> None:
+    """The import refuses it (lib.payments, tests/test_payments.py); one that reached the
+    database some other way stops that customer's email, and the envelope refuses it too."""
+    with pytest.raises(InvalidValue, match="ResponderA de la sociedad SM02 no es válido"):
+        compose(statement_of(reply_to=hostile))
+    with pytest.raises(InvalidValue):
+        envelope.new_message(subject="s", mail_from="c@bajio.example", to="a@b.mx",
+                             reply_to=hostile)  # fmt: skip
 
 
 @pytest.mark.parametrize("hostile", INJECTIONS)

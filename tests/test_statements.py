@@ -642,3 +642,178 @@ def test_the_xhtml2pdf_hooks_are_installed_on_the_pinned_versions() -> None:
     pdf._speedups()
     assert pisa_context.pisaContext._parseCSSSource.__name__ == "parse_default_once"
     assert reportlab_paragraph.Paragraph._brokenLines.__name__ == "broken_lines_rounded"
+
+
+# --- payment details and the sociedad's contact -------------------------------------------------
+
+CLABE = "032180000118359719"
+CONTACT = "cobranza@bajio.example"
+
+
+def pay_to(sessions, **details: str) -> None:
+    """Give the ledger's SM02 the payment details and contact given."""
+    with sessions() as session, session.begin():
+        company = session.get_one(Company, "SM02")
+        for name, value in details.items():
+            setattr(company, name, value)
+
+
+def paying(sessions) -> None:
+    pay_to(sessions, bank="BBVA México", account="0118359012", clabe=CLABE, reply_to=CONTACT)
+
+
+def email_of(statement: statements.Statement, tmp_path) -> message.Ready:
+    return message.ready(
+        statement,
+        ("cobranza@pena.mx",),
+        data_dir=tmp_path,
+        mail_from="Cobranza <cobranza@empresa.example>",
+        sent_on=date(2026, 11, 28),
+    )
+
+
+def parts(ready: message.Ready) -> tuple[object, str, str]:
+    """The email as it goes out, parsed back: the message, its text and its HTML."""
+    parsed = message_from_bytes(ready.message.as_bytes(), policy=policy.default)
+    return (
+        parsed,
+        parsed.get_body(("plain",)).get_content(),
+        parsed.get_body(("html",)).get_content(),
+    )
+
+
+def test_the_pdf_shows_the_payment_details_and_the_sociedads_contact(sessions, ledger) -> None:
+    paying(sessions)
+    content = pdf.render(build(sessions))
+
+    drawn = rows(content)
+    for row in (
+        ["Banco", "BBVA México"],
+        ["Cuenta", "0118359012"],
+        ["CLABE", CLABE],
+        ["Referencia", "1006210"],
+    ):
+        assert row in drawn, row
+    text = pdf_text(content)
+    assert "Datos para pago" in text
+    assert f"Dudas sobre este estado de cuenta: {CONTACT}" in text
+    assert text.index("Antigüedad de saldos") < text.index("Datos para pago")
+
+
+def test_only_the_payment_details_set_are_printed(sessions, ledger) -> None:
+    pay_to(sessions, clabe=CLABE)
+    drawn = rows(pdf.render(build(sessions)))
+    labels = [row[0] for row in drawn]
+    assert ["CLABE", CLABE] in drawn
+    assert ["Referencia", "1006210"] in drawn
+    assert "Banco" not in labels
+    assert "Cuenta" not in labels
+
+
+@pytest.mark.parametrize(
+    ("asked", "customer", "reference"),
+    [
+        ("customer_no", "1006210", "1006210"),
+        ("tax_id", "1006210", "PEH800101AB1"),
+        ("tax_id", "1004273", "1004273"),  # no RFC: the No. Cliente rather than nothing
+    ],
+)
+def test_the_reference_is_the_customers_no_cliente_or_rfc(
+    sessions, ledger, asked, customer, reference
+) -> None:
+    pay_to(sessions, bank="BBVA México", payment_reference=asked)
+    statement = build(sessions, customer)
+    assert statement.payment.reference == reference
+    assert ["Referencia", reference] in rows(pdf.render(statement))
+
+
+def test_a_sociedad_without_payment_details_or_contact_shows_neither(
+    sessions, ledger, tmp_path
+) -> None:
+    statement = build(sessions)
+    assert (statement.payment, statement.reply_to) == (None, "")
+    text = pdf_text(pdf.render(statement))
+    parsed, body, html = parts(email_of(statement, tmp_path))
+    for shown in (text, body, html):
+        assert "Datos para pago" not in shown
+        assert "CLABE" not in shown
+        assert "Dudas sobre" not in shown
+        assert "escriba a" not in shown
+    assert "Si tiene dudas o ya realizó su pago, por favor responda a este correo.\n" in body
+    assert parsed["Reply-To"] is None
+
+
+def test_a_contact_alone_prints_no_payment_block(sessions, ledger, tmp_path) -> None:
+    pay_to(sessions, reply_to=CONTACT)
+    statement = build(sessions)
+    text = pdf_text(pdf.render(statement))
+    parsed, body, _html = parts(email_of(statement, tmp_path))
+    assert f"Dudas sobre este estado de cuenta: {CONTACT}" in text
+    assert "Datos para pago" not in text + body
+    assert parsed["Reply-To"] == CONTACT
+
+
+def test_the_email_carries_the_payment_block_the_contact_and_a_reply_to(
+    sessions, ledger, tmp_path
+) -> None:
+    paying(sessions)
+    parsed, text, html = parts(email_of(build(sessions), tmp_path))
+
+    assert parsed["Reply-To"] == CONTACT
+    assert parsed["To"] == "cobranza@pena.mx"
+    block = (
+        "Datos para pago:\n"
+        "Banco: BBVA México\n"
+        "Cuenta: 0118359012\n"
+        f"CLABE: {CLABE}\n"
+        "Referencia: 1006210\n"
+        "Al pagar, indique la referencia para que identifiquemos su pago.\n"
+    )
+    assert f"\n\n{block}\n" in text
+    assert f"responda a este correo o escriba a {CONTACT}." in text
+    assert (
+        "<p>Datos para pago:<br>Banco: BBVA México<br>Cuenta: 0118359012<br>"
+        f"CLABE: {CLABE}<br>Referencia: 1006210<br>"
+    ) in html
+    assert f"escriba a {CONTACT}." in html
+
+
+def test_a_sociedad_template_can_use_the_payment_fields(sessions, ledger, tmp_path) -> None:
+    paying(sessions)
+    pay_to(
+        sessions,
+        payment_reference="tax_id",
+        email_body_template=(
+            "{{ banco }} | {{ cuenta }} | {{ clabe }} | {{ referencia_pago }} | {{ contacto }}"
+            "\n\n{{ datos_pago }}"
+        ),
+    )
+    statement = build(sessions)
+    expected = {
+        "banco": "BBVA México",
+        "cuenta": "0118359012",
+        "clabe": CLABE,
+        "referencia_pago": "PEH800101AB1",
+        "contacto": CONTACT,
+    }
+    assert expected.items() <= message.context(statement).items()
+    body = email_of(statement, tmp_path).body
+    assert body.startswith(f"BBVA México | 0118359012 | {CLABE} | PEH800101AB1 | {CONTACT}\n\n")
+    assert "Datos para pago:\nBanco: BBVA México\n" in body
+
+
+def test_a_sociedad_without_payment_details_gives_its_templates_empty_fields(
+    sessions, ledger
+) -> None:
+    context = message.context(build(sessions))
+    names = ("banco", "cuenta", "clabe", "referencia_pago", "datos_pago", "contacto")
+    assert {name: context[name] for name in names} == dict.fromkeys(names, "")
+
+
+def test_a_broken_reply_to_in_the_database_stops_the_email_and_says_why(
+    sessions, ledger, tmp_path
+) -> None:
+    """The import checks it; a value written some other way is checked again, never sent."""
+    pay_to(sessions, reply_to=f"{CONTACT}\r\nBcc: intruso@evil.example")
+    with pytest.raises(InvalidValue, match="el correo ResponderA de la sociedad SM02 no es válido"):
+        email_of(build(sessions), tmp_path)

@@ -165,6 +165,20 @@ def test_the_trial_is_the_email_the_send_would_build_but_for_its_address_and_mar
     assert pdf_text(email) == pdf_text(real.message)
 
 
+def test_the_trial_replies_go_where_the_customers_would(
+    seeded: sessionmaker[Session], smtp_settings: config.Settings, server: MailServer
+) -> None:
+    with seeded() as session, session.begin():
+        session.get_one(Company, "SM02").reply_to = "cobranza@bajio.example"
+
+    send(seeded, smtp_settings)
+
+    [received] = server.received
+    assert received.recipients == [ANALYST]
+    assert received.message["Reply-To"] == "cobranza@bajio.example"
+    assert envelope_addresses(received.message) == [ANALYST]
+
+
 def test_the_trial_records_no_send_and_leaves_the_catalog_alone_but_is_audited(
     seeded: sessionmaker[Session], smtp_settings: config.Settings, server: MailServer
 ) -> None:

@@ -8,10 +8,11 @@ from email.utils import formatdate, make_msgid, parseaddr
 from lib import emails
 
 
-def new_message(*, subject: str, mail_from: str, to: str) -> EmailMessage:
-    """Subject, From, To, Date and a Message-ID on the sender's domain (bounces quote it).
-    The To addresses go in their wire form (an internationalised domain in IDNA), which every
-    server takes; `InvalidValue` for one that has none.
+def new_message(*, subject: str, mail_from: str, to: str, reply_to: str = "") -> EmailMessage:
+    """Subject, From, To, Date and a Message-ID on the sender's domain (bounces quote it), and
+    Reply-To when given. The To and Reply-To addresses go in their wire form (an
+    internationalised domain in IDNA), which every server takes; `InvalidValue` for one that
+    has none.
     """
     message = EmailMessage()
     message["Subject"] = subject
@@ -20,6 +21,9 @@ def new_message(*, subject: str, mail_from: str, to: str) -> EmailMessage:
     if "\r" in to or "\n" in to:
         raise ValueError("Header values may not contain linefeed or carriage return characters")
     message["To"] = ", ".join(emails.wire_form(part.strip(" ")) for part in to.split(","))
+    if reply_to:
+        # One address, checked in full: nothing else (a list, a name, a line break) gets in.
+        message["Reply-To"] = emails.wire_form(emails.address(reply_to))
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=domain(mail_from))
     return message

@@ -97,6 +97,7 @@ def addressed(built: message.Ready, to: str, *, mail_from: str) -> EmailMessage:
         built.attachment_name,
         mail_from=mail_from,
         to=to,
+        reply_to=str(built.message["Reply-To"] or ""),
     )
 
 

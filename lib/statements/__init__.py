@@ -19,7 +19,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lib import normalize
+from lib import normalize, payments
 from lib.models import Company, Customer, OpenItem
 
 NOT_DUE = "Por vencer"
@@ -37,6 +37,28 @@ class Party:
     name: str
     tax_id: str
     address: str
+
+
+@dataclass(frozen=True)
+class Payment:
+    """Datos para pago: where to pay and what to quote. Only the sociedad's values that are set
+    are printed; a sociedad with none has no `Payment` at all."""
+
+    bank: str
+    account: str
+    clabe: str
+    reference: str  # the customer's No. Cliente or RFC, as the sociedad asks
+
+    @property
+    def rows(self) -> tuple[tuple[str, str], ...]:
+        """(label, value) in print order, without the empty ones."""
+        rows = (
+            ("Banco", self.bank),
+            ("Cuenta", self.account),
+            ("CLABE", self.clabe),
+            ("Referencia", self.reference),
+        )
+        return tuple((label, value) for label, value in rows if value)
 
 
 @dataclass(frozen=True)
@@ -70,6 +92,9 @@ class Statement:
     # The sociedad's own email subject and body (Jinja2), when it has them.
     subject_template: str | None = None
     body_template: str | None = None
+    payment: Payment | None = None
+    # The sociedad's contact: printed on the statement, the email's Reply-To.
+    reply_to: str = ""
 
     @property
     def currencies(self) -> list[str]:
@@ -139,6 +164,25 @@ def build(session: Session, company: str, customer_no: str, cutoff: date) -> Sta
         lines=tuple(_line(item, cutoff) for item in items),
         subject_template=sociedad.email_subject_template,
         body_template=sociedad.email_body_template,
+        payment=payment(sociedad, customer),
+        reply_to=sociedad.reply_to,
+    )
+
+
+def payment(sociedad: Company, customer: Customer) -> Payment | None:
+    """The sociedad's payment details with the customer's reference, or None when it has none.
+
+    The reference is the customer's RFC when the sociedad asks for it and the customer has one,
+    and its No. Cliente otherwise: a customer always has something to quote.
+    """
+    if not (sociedad.bank or sociedad.account or sociedad.clabe):
+        return None
+    wants_rfc = sociedad.payment_reference == payments.TAX_ID and customer.tax_id
+    return Payment(
+        bank=sociedad.bank,
+        account=sociedad.account,
+        clabe=sociedad.clabe,
+        reference=customer.tax_id if wants_rfc else customer.customer_no,
     )
 
 

@@ -19,9 +19,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lib import bounce_marks, emails, formatting, statements, templating
+from lib import bounce_marks, emails, formatting, payments, statements, templating
 from lib.mail import envelope
 from lib.models import Recipient
+from lib.normalize import InvalidValue
 from lib.statements import pdf
 
 SUBJECT_TEMPLATE = "correo_asunto.txt"
@@ -40,7 +41,10 @@ def attachment_name(customer_no: str, sent_on: date) -> str:
 
 
 def context(statement: statements.Statement) -> dict[str, str]:
-    """What a subject or body template can use."""
+    """What a subject or body template can use. The payment values are "" when the sociedad
+    has none; `datos_pago` is the whole "Datos para pago" block as the default body prints it.
+    """
+    payment = statement.payment
     return {
         "cliente": statement.customer.name,
         "no_cliente": statement.customer.code,
@@ -48,7 +52,20 @@ def context(statement: statements.Statement) -> dict[str, str]:
         "sociedad_codigo": statement.company.code,
         "fecha_corte": formatting.day(statement.cutoff_date),
         "saldo": formatting.balances(statement.totals) if statement.has_balance else "",
+        "banco": payment.bank if payment else "",
+        "cuenta": payment.account if payment else "",
+        "clabe": payment.clabe if payment else "",
+        "referencia_pago": payment.reference if payment else "",
+        "datos_pago": payment_block(payment),
+        "contacto": statement.reply_to,
     }
+
+
+def payment_block(payment: statements.Payment | None) -> str:
+    """`Datos para pago:` and one `Label: value` line for each value set; "" for none."""
+    if payment is None:
+        return ""
+    return "\n".join(["Datos para pago:", *(f"{label}: {value}" for label, value in payment.rows)])
 
 
 def subject(statement: statements.Statement) -> str:
@@ -119,6 +136,7 @@ def ready(
     """The statement's PDF (with the sociedad's logo from `data_dir`) attached to one email to
     every catalog address of the customer.
     """
+    reply_to = _reply_to(statement)
     logo = pdf.logo_for(data_dir, statement.company.code)
     document = pdf.render(statement, logo=logo, issued=sent_on)
     name = attachment_name(statement.customer.code, sent_on)
@@ -129,17 +147,40 @@ def ready(
         name,
         mail_from=mail_from,
         to=", ".join(recipients),
+        reply_to=reply_to,
     )
     return Ready(statement, recipients, message, document, name)
 
 
+def _reply_to(statement: statements.Statement) -> str:
+    """The sociedad's contact checked again before it becomes a header (the import checked it;
+    this is for a value put in the database some other way): one that fails is said in Spanish
+    and the customer's email is not sent."""
+    try:
+        return payments.reply_to(statement.reply_to)
+    except InvalidValue as exc:
+        raise InvalidValue(
+            f"el correo ResponderA de la sociedad {statement.company.code} no es válido ({exc}); "
+            "corrígelo en la importación de sociedades"
+        ) from None
+
+
 def compose(
-    subject_line: str, text: str, document: bytes, name: str, *, mail_from: str, to: str
+    subject_line: str,
+    text: str,
+    document: bytes,
+    name: str,
+    *,
+    mail_from: str,
+    to: str,
+    reply_to: str = "",
 ) -> EmailMessage:
     """The email's shape, text and HTML alike with the PDF attached; the send and Enviarme una
     prueba (its own To, subject and first paragraph) both go through it.
     """
-    message = envelope.new_message(subject=subject_line, mail_from=mail_from, to=to)
+    message = envelope.new_message(
+        subject=subject_line, mail_from=mail_from, to=to, reply_to=reply_to
+    )
     message.set_content(text)
     message.add_alternative(html_body(text), subtype="html")
     message.add_attachment(document, maintype="application", subtype="pdf", filename=name)

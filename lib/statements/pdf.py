@@ -124,6 +124,8 @@ def html(
         buckets=statement.aging_rows,
         logo=str(logo) if logo else None,
         total_pages=total_pages,
+        payment=statement.payment,
+        reply_to=statement.reply_to,
     )
     return fonts.shape(source)
 
