@@ -52,6 +52,31 @@ COMPANIES = (
         1.0,
     ),
 )
+# Datos para pago and contact of each sociedad: SM05's customers quote their RFC, the others
+# their No. Cliente; the US one has a bank account but no CLABE.
+PAYMENT_DETAILS = {
+    "SM02": {
+        "reply_to": "cobranza@solucioneshidraulicas.example",
+        "bank": "BBVA México",
+        "account": "0118359012",
+        "clabe": "012180001183590124",
+        "payment_reference": "customer_no",
+    },
+    "SM05": {
+        "reply_to": "cobranza@tuberiaspenasco.example",
+        "bank": "Banorte",
+        "account": "0456789012",
+        "clabe": "072580004567890126",
+        "payment_reference": "tax_id",
+    },
+    "SU01": {
+        "reply_to": "collections@aquasystems.example",
+        "bank": "Bank of America",
+        "account": "4381 2290 7765",
+        "clabe": "",
+        "payment_reference": "customer_no",
+    },
+}
 MANUAL_CUSTOMERS = ("1006210", "1004273")
 
 ACTIVITIES = (
@@ -125,7 +150,14 @@ def build(today: date, seed: int = SEED) -> DemoData:
     used_names: set[str] = set()
     for code, name, rfc, address, currency, count, usd_share in COMPANIES:
         data.companies.append(
-            {"code": code, "name": name, "tax_id": rfc, "address": address, "currency": currency}
+            {
+                "code": code,
+                "name": name,
+                "tax_id": rfc,
+                "address": address,
+                "currency": currency,
+                **PAYMENT_DETAILS[code],
+            }
         )
         numbers = _customer_numbers(rng, code, count)
         for index, number in enumerate(numbers):

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import app, config, demo, emails
+from lib import app, config, demo, emails, payments
 from lib.models import Company, Customer, OpenItem, Recipient
 
 TODAY = date(2026, 11, 28)
@@ -78,6 +78,21 @@ def test_demo_catalog_addresses_are_valid(data: demo.DemoData) -> None:
         for address in entry["emails"].split(";"):
             assert emails.address(address) == address
             assert address.endswith(".example")
+
+
+def test_demo_sociedades_have_a_contact_and_payment_details_one_without_clabe(
+    data: demo.DemoData,
+) -> None:
+    for company in data.companies:
+        assert payments.reply_to(company["reply_to"]) == company["reply_to"]
+        assert company["reply_to"].endswith(".example")
+        assert company["bank"]
+        assert company["account"]
+        assert payments.clabe(company["clabe"]) == company["clabe"]
+    without = [c["code"] for c in data.companies if not c["clabe"]]
+    assert without == ["SU01"]
+    references = {c["payment_reference"] for c in data.companies}
+    assert references == {payments.CUSTOMER_NO, payments.TAX_ID}
 
 
 def test_demo_loads_only_into_an_empty_database(sessions: sessionmaker[Session]) -> None:
