@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import sys
 import threading
 import traceback
+import types
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -1017,8 +1019,15 @@ def test_two_worker_threads_racing_create_one_run_per_occurrence(
 # Processes on PostgreSQL, the multi-machine deployment (SQLite's writers race in the threads).
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_worker_processes_racing_create_one_run_per_occurrence(
-    data: sessionmaker[Session], settings: config.Settings, database_url: str
+    data: sessionmaker[Session],
+    settings: config.Settings,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A spawned process first runs the parent's `__main__`; after an AppTest in this process
+    # that is a Streamlit page (AppTest runs each script as `__main__`), which would start the
+    # app in the racers instead of racing. They get an empty one.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     ids = racing_schedules(data)
     spawn = multiprocessing.get_context("spawn")
     barrier = spawn.Barrier(2, timeout=60)
