@@ -33,7 +33,7 @@ RUN_COLUMNS = {
     **{name: st.column_config.NumberColumn(name, width=75) for name, _ in OUTCOME_FIGURES},
     "Reintento de": st.column_config.NumberColumn("Reintento de", width=60, format="%d"),
     "Programado": st.column_config.NumberColumn(
-        "Programado", width=60, format="%d", help="Núm. del programado que creó el envío"
+        "Programado", width=85, format="%d", help="Núm. del programado que creó el envío"
     ),
 }
 
