@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, func, insert, select, union, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
-from lib import bounce_marks, emails, formatting, importers, normalize, tables
+from lib import bounce_marks, emails, formatting, importers, languages, normalize, tables
 from lib.models import AuditEvent, Company, Customer, Recipient, utcnow
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -77,6 +77,8 @@ class Verdict:
     status: str
     reason: str = ""
     message: str = ""
+    # Set when this save changed the customer's statement language (Individual, CLI).
+    language: str = ""
 
     @property
     def label(self) -> str:
@@ -363,25 +365,74 @@ def _audit(username: str, action: str, v: Verdict, before: str | None) -> AuditE
 
 
 def add_one(
-    session: Session, company: str, customer: str, addresses: str, *, username: str
+    session: Session,
+    company: str,
+    customer: str,
+    addresses: str,
+    *,
+    username: str,
+    language: str | None = None,
 ) -> Verdict:
-    """Alta Individual (and editing a row's emails): one row through the same pipeline."""
+    """Alta Individual (and editing a row's emails): one row through the same pipeline.
+
+    `language` (`es`/`en`, or a word `languages.parse` takes), when given, becomes the
+    customer's statement language, audited when it changes; None leaves it as it is. A row
+    refused is refused whole: its language is not set either.
+    """
     (verdict,) = apply(
         session, Batch([normalise_row(1, [company, customer, addresses])]), username=username
     )
-    return verdict
+    if language is None or verdict.status not in (NEW, UPDATE, UNCHANGED):
+        return verdict
+    return _set_language(session, verdict, languages.parse(language), username=username)
+
+
+def _set_language(session: Session, verdict: Verdict, language: str, *, username: str) -> Verdict:
+    key = (verdict.company_code, verdict.customer_no)
+    before = session.scalar(
+        select(Customer.language).where(
+            Customer.company_code == key[0], Customer.customer_no == key[1]
+        )
+    )
+    if before == language:
+        return verdict
+    session.execute(
+        update(Customer)
+        .where(Customer.company_code == key[0], Customer.customer_no == key[1])
+        .values(language=language, updated_at=utcnow())
+    )
+    session.add(
+        AuditEvent(
+            username=username,
+            action="language",
+            entity="customer",
+            entity_key=f"{key[0]}/{key[1]}",
+            details=json.dumps({"antes": before, "despues": language}, ensure_ascii=False),
+        )
+    )
+    return replace(verdict, language=language)
+
+
+LANGUAGE_WORDS = {languages.SPANISH: "en español", languages.ENGLISH: "en inglés"}
 
 
 def individual_message(v: Verdict) -> str:
-    """The sentence the Individual screen shows for one Grabar."""
+    """The sentence the Individual screen shows for one Grabar, and the language when it
+    changed."""
     who = f"El cliente {v.customer_no} ({v.customer_name})" if v.customer_name else ""
     if v.status == NEW:
-        return f"{who} quedó dado de alta en el catálogo de la sociedad {v.company_code}."
-    if v.status == UPDATE:
-        return f"{who} de la sociedad {v.company_code} fue actualizado: {v.emails}."
-    if v.status == UNCHANGED:
+        said = f"{who} quedó dado de alta en el catálogo de la sociedad {v.company_code}."
+    elif v.status == UPDATE:
+        said = f"{who} de la sociedad {v.company_code} fue actualizado: {v.emails}."
+    elif v.status == UNCHANGED and v.language:
+        said = f"{who} de la sociedad {v.company_code} ya tenía esos correos."
+    elif v.status == UNCHANGED:
         return f"{who} de la sociedad {v.company_code} ya tenía esos correos; sin cambios."
-    return formatting.sentence(v.reason)
+    else:
+        return formatting.sentence(v.reason)
+    if v.language:
+        said += f" Su estado de cuenta y su correo irán {LANGUAGE_WORDS[v.language]}."
+    return said
 
 
 def delete(session: Session, company: str, customer: str, *, username: str) -> bool:

@@ -178,6 +178,12 @@ def _catalog_commands(commands: argparse._SubParsersAction) -> None:
     add.add_argument("company", metavar="SOCIEDAD")
     add.add_argument("customer", metavar="NOCLIENTE")
     add.add_argument("emails", metavar="EMAILS", help="correos separados por ;")
+    add.add_argument(
+        "--idioma",
+        choices=("es", "en"),
+        help="idioma del estado de cuenta y su correo (es español, en inglés); sin él, el "
+        "cliente queda con el que tiene",
+    )
     add.set_defaults(handler=_catalog_add)
     remove = sub.add_parser("delete", help="borra un cliente del catálogo")
     remove.add_argument("company", metavar="SOCIEDAD")
@@ -511,7 +517,12 @@ def _catalog_add(args: argparse.Namespace) -> int:
     engine = _engine()
     with db.session_factory(engine)() as session, session.begin():
         verdict = catalog.add_one(
-            session, args.company, args.customer, args.emails, username=_cli_actor()
+            session,
+            args.company,
+            args.customer,
+            args.emails,
+            username=_cli_actor(),
+            language=args.idioma,
         )
     message = catalog.individual_message(verdict)
     if verdict.status == catalog.ERROR:

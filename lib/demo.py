@@ -17,6 +17,7 @@ from decimal import Decimal
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from lib import languages
 from lib.models import Company, Customer, OpenItem, Recipient, search_name, utcnow
 
 SEED = 20200302
@@ -78,6 +79,8 @@ PAYMENT_DETAILS = {
     },
 }
 MANUAL_CUSTOMERS = ("1006210", "1004273")
+# The US sociedad's customers get their statement and email in English; the others in Spanish.
+LANGUAGES = {"SU01": languages.ENGLISH}
 
 ACTIVITIES = (
     "FERRETERÍA",
@@ -170,6 +173,7 @@ def build(today: date, seed: int = SEED) -> DemoData:
                     "name": customer_name,
                     "tax_id": _rfc(rng, customer_name, currency),
                     "address": _address(rng, currency),
+                    "language": LANGUAGES.get(code, languages.SPANISH),
                 }
             )
             data.open_items += _open_items(rng, code, number, customer_currency, today)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import normalize, open_item_imports, payments, tables
+from lib import languages, normalize, open_item_imports, payments, tables
 from lib.formatting import count
 from lib.models import AuditEvent, Company, Customer, search_name, utcnow
 
@@ -137,6 +137,7 @@ CUSTOMER_COLUMNS = (
     Column("name", "NombreCliente", _text(200, required=True), ("nombre", "razonsocial")),
     Column("tax_id", "RFC", _text(20), required=False),
     Column("address", "Dirección", _text(1000), ("domicilio",), required=False),
+    Column("language", "Idioma", languages.parse, ("lenguaje", "language"), required=False),
 )
 OPEN_ITEM_COLUMNS = (
     Column("company_code", "Sociedad", normalize.company_code),
@@ -349,7 +350,9 @@ KINDS: dict[str, Kind] = {
         "Clientes",
         CUSTOMER_COLUMNS,
         import_customers,
-        "Los clientes nuevos se agregan y los existentes se actualizan; la sociedad debe existir.",
+        "Los clientes nuevos se agregan y los existentes se actualizan; la sociedad debe existir "
+        "y una columna que no viene en el archivo deja ese dato como estaba. Idioma es el del "
+        "estado de cuenta y su correo: es (español, si se deja vacía) o en (inglés).",
         "plantilla_clientes.xlsx",
     ),
     "open-items": Kind(

@@ -123,6 +123,8 @@ class Customer(Base):
     search_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
     tax_id: Mapped[str] = mapped_column(String(20), default="")
     address: Mapped[str] = mapped_column(Text, default="")
+    # The language of the customer's statement and email: `es` or `en` (`lib.languages`).
+    language: Mapped[str] = mapped_column(String(2), default="es", server_default="es")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

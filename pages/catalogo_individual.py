@@ -4,7 +4,7 @@ from functools import partial
 
 import streamlit as st
 
-from lib import catalog, ui
+from lib import catalog, languages, ui
 from lib.normalize import InvalidValue
 from lib.ui import catalog_results
 
@@ -12,14 +12,18 @@ ui.page_guard()
 
 
 ALTA_GENERATION = "alta-generacion"
+# The statement language: "" (the default) leaves the customer's as it is.
+LANGUAGE_CHOICES = {"": "Sin cambiar", **languages.NAMES}
 
 
-def grabar(company: str, customer: str, addresses: str) -> None:
-    """Saved: the next alta starts with empty No. Cliente and Correo(s), same Sociedad; refused:
-    the typed values stay to be corrected.
+def grabar(company: str, customer: str, addresses: str, language: str) -> None:
+    """Saved: the next alta starts with empty No. Cliente, Correo(s) and Idioma, same Sociedad;
+    refused: the typed values stay to be corrected.
     """
     with ui.session() as session, session.begin():
-        verdict = catalog.add_one(session, company, customer, addresses, username=ui.actor())
+        verdict = catalog.add_one(
+            session, company, customer, addresses, username=ui.actor(), language=language or None
+        )
     saved = verdict.status != catalog.ERROR
     if saved:
         st.session_state[ALTA_GENERATION] = st.session_state.get(ALTA_GENERATION, 0) + 1
@@ -40,8 +44,16 @@ with st.form("alta-individual"):
     addresses = right.text_input(
         "Correo(s)", help="Varios correos separados por ;", key=f"alta-correos-{generation}"
     )
+    language = st.columns([2, 4])[0].selectbox(
+        "Idioma del estado de cuenta",
+        list(LANGUAGE_CHOICES),
+        format_func=LANGUAGE_CHOICES.get,
+        key=f"alta-idioma-{generation}",
+        help="El idioma del PDF y del correo de este cliente. Sin cambiar deja el que ya tiene "
+        "(el de la importación de clientes; español si no dice otro).",
+    )
     if st.form_submit_button("Grabar", type="primary"):
-        grabar(company or "", customer, addresses)
+        grabar(company or "", customer, addresses, language or "")
 
 st.subheader("Búsqueda")
 with st.form("busqueda"):

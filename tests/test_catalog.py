@@ -176,6 +176,62 @@ def test_individual_messages(sessions, customers) -> None:
     )
 
 
+def language_of(sessions, customer: str) -> str:
+    with sessions() as session:
+        return session.get_one(Customer, ("SM02", customer)).language
+
+
+def language_audit(sessions) -> list[tuple[str, str, dict]]:
+    with sessions() as session:
+        events = session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.entity == "customer").order_by(AuditEvent.id)
+        ).all()
+        return [(e.username, e.entity_key, json.loads(e.details)) for e in events]
+
+
+def test_individual_sets_the_customers_language_and_audits_the_change(sessions, customers) -> None:
+    with sessions() as session, session.begin():
+        saved = catalog.add_one(session, "SM02", "1006210", "a@x.mx", username="ana", language="en")
+        again = catalog.add_one(
+            session, "SM02", "1006210", "a@x.mx", username="ana", language="English"
+        )
+        kept = catalog.add_one(session, "SM02", "1006210", "b@x.mx", username="beto")
+    assert language_of(sessions, "1006210") == "en"
+    assert language_audit(sessions) == [("ana", "SM02/1006210", {"antes": "es", "despues": "en"})]
+    assert catalog.individual_message(saved) == (
+        "El cliente 1006210 (PEÑA & HIJOS <SA>) quedó dado de alta en el catálogo de la "
+        "sociedad SM02. Su estado de cuenta y su correo irán en inglés."
+    )
+    assert catalog.individual_message(again).endswith("ya tenía esos correos; sin cambios.")
+    assert catalog.individual_message(kept).endswith("fue actualizado: b@x.mx.")
+
+
+def test_individual_with_the_same_emails_can_still_change_the_language(sessions, customers) -> None:
+    with sessions() as session, session.begin():
+        session.get_one(Customer, ("SM02", "1004273")).language = "en"
+    with sessions() as session, session.begin():
+        verdict = catalog.add_one(
+            session, "SM02", "1004273", "old@y.mx", username="ana", language="es"
+        )
+    assert verdict.status == catalog.UNCHANGED
+    assert catalog.individual_message(verdict) == (
+        "El cliente 1004273 (PLUMBERS CENTER) de la sociedad SM02 ya tenía esos correos. "
+        "Su estado de cuenta y su correo irán en español."
+    )
+    assert language_of(sessions, "1004273") == "es"
+    assert language_audit(sessions) == [("ana", "SM02/1004273", {"antes": "en", "despues": "es"})]
+
+
+def test_a_refused_row_sets_no_language(sessions, customers) -> None:
+    with sessions() as session, session.begin():
+        refused = catalog.add_one(
+            session, "SM02", "1006210", "malo@", username="ana", language="en"
+        )
+    assert refused.status == catalog.ERROR
+    assert language_of(sessions, "1006210") == "es"
+    assert language_audit(sessions) == []
+
+
 def test_delete_removes_and_audits(sessions, customers) -> None:
     with sessions() as session, session.begin():
         assert catalog.delete(session, "sm02", "0001004273", username="root")

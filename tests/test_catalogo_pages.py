@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
 
 from lib import tables
-from lib.models import Recipient
+from lib.models import Customer, Recipient
 from tests.support import seed_catalog
 from tests.test_pages import start
 
@@ -58,6 +58,30 @@ def test_after_grabar_the_form_is_ready_for_the_next_customer_of_the_same_socied
     assert at.success
     assert at.selectbox[0].value == "SM02"
     assert [t.value for t in at.text_input[:2]] == ["", ""]
+
+
+def language_of(database, customer: str) -> str:
+    with database() as session:
+        return session.get_one(Customer, ("SM02", customer)).language
+
+
+def test_grabar_sets_the_statement_language_chosen_and_leaves_it_otherwise(
+    customers, database
+) -> None:
+    at = start(INDIVIDUAL, user="ana")
+    language = at.selectbox(key="alta-idioma-0")
+    assert language.label == "Idioma del estado de cuenta"
+    assert language.options == ["Sin cambiar", "Español", "English"]
+    assert language.value == ""
+    language.select("en")
+    at = grabar(at, "SM02", "1006210", "a@b.mx")
+    assert at.success[0].value.endswith("Su estado de cuenta y su correo irán en inglés.")
+    assert language_of(database, "1006210") == "en"
+    assert at.selectbox(key="alta-idioma-1").value == ""  # the next alta starts unchanged
+
+    at = grabar(at, "SM02", "1006210", "otro@b.mx")
+    assert "fue actualizado: otro@b.mx." in at.success[0].value
+    assert language_of(database, "1006210") == "en"
 
 
 def test_grabar_an_unknown_customer_says_so_and_saves_nothing(customers, database) -> None:

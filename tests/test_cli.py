@@ -81,7 +81,7 @@ def test_module_runs_as_a_program(app_env: dict[str, str]) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("esquema al día (revisión 0012)")
+    assert result.stdout.startswith("esquema al día (revisión 0013)")
 
 
 @pytest.mark.parametrize("command", HELP_COMMANDS, ids=" ".join)
@@ -231,6 +231,9 @@ def test_catalog_add_delete_export_import_round_trip(
     code, out, _ = run_cli("catalog", "add", "sm02", "0001006210", "Nuevo@Agro.MX; otro@agro.mx")
     assert code == 0
     assert "fue actualizado: Nuevo@agro.mx;otro@agro.mx." in out
+    code, out, _ = run_cli("catalog", "add", "SM02", "1006210", "otro@agro.mx", "--idioma", "en")
+    assert code == 0
+    assert out.endswith("Su estado de cuenta y su correo irán en inglés.\n")
     code, _, err = run_cli("catalog", "add", "SM02", "9999999", "a@b.mx")
     assert (code, err) == (
         1,

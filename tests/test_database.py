@@ -211,3 +211,27 @@ def test_a_sociedad_from_before_0012_has_no_payment_details_and_quotes_its_no_cl
     command.downgrade(db.alembic_config(engine), "0011")
     assert "clabe" not in {c["name"] for c in sa.inspect(engine).get_columns("companies")}
     engine.dispose()
+
+
+def test_a_customer_from_before_0013_gets_its_statement_in_spanish(database_url: str) -> None:
+    engine = db.create_engine_for(database_url)
+    command.upgrade(db.alembic_config(engine), "0012")
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO companies (code, name, tax_id, address, currency) "
+                "VALUES ('SM02', 'Bajío', '', '', 'MXN')"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO customers (company_code, customer_no, name, tax_id, address, "
+                "updated_at) VALUES ('SM02', '1006210', 'PEÑA & HIJOS', '', '', '2026-01-01')"
+            )
+        )
+    db.migrate(engine)
+    with Session(engine) as session:
+        assert session.get_one(Customer, ("SM02", "1006210")).language == "es"
+    command.downgrade(db.alembic_config(engine), "0012")
+    assert "language" not in {c["name"] for c in sa.inspect(engine).get_columns("customers")}
+    engine.dispose()

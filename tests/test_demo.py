@@ -95,6 +95,15 @@ def test_demo_sociedades_have_a_contact_and_payment_details_one_without_clabe(
     assert references == {payments.CUSTOMER_NO, payments.TAX_ID}
 
 
+def test_demo_us_sociedads_customers_get_english_statements_the_others_spanish(
+    data: demo.DemoData,
+) -> None:
+    by_company: dict[str, set[str]] = {}
+    for customer in data.customers:
+        by_company.setdefault(customer["company_code"], set()).add(customer["language"])
+    assert by_company == {"SM02": {"es"}, "SM05": {"es"}, "SU01": {"en"}}
+
+
 def test_demo_loads_only_into_an_empty_database(sessions: sessionmaker[Session]) -> None:
     with sessions() as session, session.begin():
         demo.load(session, TODAY)

@@ -205,6 +205,73 @@ def test_customer_file_without_optional_columns_keeps_them(
     )
 
 
+def languages_stored(sessions: sessionmaker[Session]) -> dict[str, str]:
+    with sessions() as session:
+        return dict(session.execute(sa.select(Customer.customer_no, Customer.language)).all())
+
+
+def test_customers_import_their_statement_language(
+    sessions: sessionmaker[Session], customers: None
+) -> None:
+    assert set(languages_stored(sessions).values()) == {"es"}  # no Idioma column: Spanish
+    content = xlsx(
+        ["Sociedad", "NoCliente", "NombreCliente", "Idioma"],
+        [
+            ["SM02", "1006210", "PEÑA & HIJOS SA DE CV", " EN "],
+            ["SM02", "1004273", "FELIPE BARRERA MALDONADO", "Español"],
+            ["SU01", "3000001", "LONE STAR PLUMBING INC", "inglés"],
+            ["SU01", "3000002", "BORDER IRRIGATION LLC", "english"],
+            ["SU01", "3000003", "GULF COAST CORP", ""],
+        ],
+    )
+    assert run(sessions, "customers", "clientes.xlsx", content).ok
+    assert languages_stored(sessions) == {
+        "1006210": "en",
+        "1004273": "es",
+        "3000001": "en",
+        "3000002": "en",
+        "3000003": "es",  # an empty cell is the default
+    }
+
+
+def test_a_customers_file_without_idioma_keeps_the_stored_language(
+    sessions: sessionmaker[Session], customers: None
+) -> None:
+    with_language = xlsx(["Sociedad", "NoCliente", "NombreCliente", "Idioma"],
+                         [["SU01", "3000001", "LONE STAR PLUMBING INC", "en"]])  # fmt: skip
+    assert run(sessions, "customers", "c.xlsx", with_language).ok
+    content = xlsx(CUSTOMER_HEADERS, [["SU01", "3000001", "LONE STAR PLUMBING LLC", "", "TX"]])
+    assert run(sessions, "customers", "c.xlsx", content).ok
+    with sessions() as session:
+        customer = session.get_one(Customer, ("SU01", "3000001"))
+    assert (customer.name, customer.language) == ("LONE STAR PLUMBING LLC", "en")
+
+
+def test_an_unknown_language_is_a_row_error_and_nothing_is_saved(
+    sessions: sessionmaker[Session], customers: None
+) -> None:
+    content = xlsx(
+        ["Sociedad", "NoCliente", "NombreCliente", "Idioma"],
+        [
+            ["SM02", "1006210", "PEÑA & HIJOS SA DE CV", "en"],
+            ["SM02", "1004273", "FELIPE BARRERA MALDONADO", "fr"],
+            ["SU01", "3000001", "LONE STAR PLUMBING INC", "inglés americano"],
+        ],
+    )
+    result = run(sessions, "customers", "clientes.xlsx", content)
+    assert [str(e) for e in result.errors] == [
+        "Fila 3, Idioma: idioma no válido: 'fr' (usa es para español o en para inglés)",
+        "Fila 4, Idioma: idioma no válido: 'inglés americano' (usa es para español o en para "
+        "inglés)",
+    ]
+    assert set(languages_stored(sessions).values()) == {"es"}
+
+
+def test_the_customers_template_has_the_idioma_column() -> None:
+    table = tables.read_table("plantilla.xlsx", importers.KINDS["customers"].template())
+    assert table.headers == ["Sociedad", "NoCliente", "NombreCliente", "RFC", "Dirección", "Idioma"]
+
+
 def test_bad_customer_rows_are_reported_and_nothing_is_saved(
     sessions: sessionmaker[Session], companies: None
 ) -> None:
