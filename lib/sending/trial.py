@@ -98,6 +98,7 @@ def addressed(built: message.Ready, to: str, *, mail_from: str) -> EmailMessage:
         mail_from=mail_from,
         to=to,
         reply_to=str(built.message["Reply-To"] or ""),
+        language=built.statement.language,
     )
 
 

@@ -19,7 +19,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lib import normalize, payments
+from lib import languages, normalize, payments
 from lib.models import Company, Customer, OpenItem
 
 NOT_DUE = "Por vencer"
@@ -50,15 +50,16 @@ class Payment:
     reference: str  # the customer's No. Cliente or RFC, as the sociedad asks
 
     @property
-    def rows(self) -> tuple[tuple[str, str], ...]:
-        """(label, value) in print order, without the empty ones."""
-        rows = (
-            ("Banco", self.bank),
-            ("Cuenta", self.account),
-            ("CLABE", self.clabe),
-            ("Referencia", self.reference),
+    def fields(self) -> tuple[tuple[str, str], ...]:
+        """(label key, value) in print order, without the empty ones; `labels.payment_rows`
+        gives them their words."""
+        fields = (
+            ("bank", self.bank),
+            ("account", self.account),
+            ("clabe", self.clabe),
+            ("payment_reference", self.reference),
         )
-        return tuple((label, value) for label, value in rows if value)
+        return tuple((key, value) for key, value in fields if value)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class Statement:
     payment: Payment | None = None
     # The sociedad's contact: printed on the statement, the email's Reply-To.
     reply_to: str = ""
+    # The customer's language (`lib.languages`): the statement's words and the email template.
+    language: str = languages.DEFAULT
 
     @property
     def currencies(self) -> list[str]:
@@ -166,6 +169,7 @@ def build(session: Session, company: str, customer_no: str, cutoff: date) -> Sta
         body_template=sociedad.email_body_template,
         payment=payment(sociedad, customer),
         reply_to=sociedad.reply_to,
+        language=customer.language,
     )
 
 

@@ -19,14 +19,19 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lib import bounce_marks, emails, formatting, payments, statements, templating
+from lib import bounce_marks, emails, formatting, languages, payments, statements, templating
 from lib.mail import envelope
 from lib.models import Recipient
 from lib.normalize import InvalidValue
-from lib.statements import pdf
+from lib.statements import labels, pdf
 
-SUBJECT_TEMPLATE = "correo_asunto.txt"
-BODY_TEMPLATE = "correo_cuerpo.txt"
+# The subject and text body in the customer's language; a sociedad's own template (Company
+# .email_subject_template / email_body_template) is used for every language.
+SUBJECT_TEMPLATES = {
+    languages.SPANISH: "correo_asunto.txt",
+    languages.ENGLISH: "correo_asunto_en.txt",
+}
+BODY_TEMPLATES = {languages.SPANISH: "correo_cuerpo.txt", languages.ENGLISH: "correo_cuerpo_en.txt"}
 HTML_TEMPLATE = "correo_cuerpo.html"
 UNSAFE_IN_NAME_RE = re.compile(r"[^0-9A-Za-z-]")
 
@@ -41,8 +46,9 @@ def attachment_name(customer_no: str, sent_on: date) -> str:
 
 
 def context(statement: statements.Statement) -> dict[str, str]:
-    """What a subject or body template can use. The payment values are "" when the sociedad
-    has none; `datos_pago` is the whole "Datos para pago" block as the default body prints it.
+    """What a subject or body template can use, in the customer's language (the date's format,
+    the payment block's words). The payment values are "" when the sociedad has none;
+    `datos_pago` is the whole "Datos para pago" block as the default body prints it.
     """
     payment = statement.payment
     return {
@@ -50,22 +56,25 @@ def context(statement: statements.Statement) -> dict[str, str]:
         "no_cliente": statement.customer.code,
         "sociedad": statement.company.name,
         "sociedad_codigo": statement.company.code,
-        "fecha_corte": formatting.day(statement.cutoff_date),
+        "fecha_corte": labels.day(statement.cutoff_date, statement.language),
         "saldo": formatting.balances(statement.totals) if statement.has_balance else "",
         "banco": payment.bank if payment else "",
         "cuenta": payment.account if payment else "",
         "clabe": payment.clabe if payment else "",
         "referencia_pago": payment.reference if payment else "",
-        "datos_pago": payment_block(payment),
+        "datos_pago": payment_block(payment, statement.language),
         "contacto": statement.reply_to,
     }
 
 
-def payment_block(payment: statements.Payment | None) -> str:
-    """`Datos para pago:` and one `Label: value` line for each value set; "" for none."""
+def payment_block(payment: statements.Payment | None, language: str = languages.DEFAULT) -> str:
+    """`Datos para pago:` (`Payment details:`) and one `Label: value` line for each value set;
+    "" for none."""
     if payment is None:
         return ""
-    return "\n".join(["Datos para pago:", *(f"{label}: {value}" for label, value in payment.rows)])
+    rows = labels.payment_rows(payment, language)
+    title = labels.of(language)["payment"]
+    return "\n".join([f"{title}:", *(f"{label}: {value}" for label, value in rows)])
 
 
 def subject(statement: statements.Statement) -> str:
@@ -75,17 +84,18 @@ def subject(statement: statements.Statement) -> str:
     email package decodes one when the header is set and writes the decoded line break out as
     a real one (CVE-2024-6923), so `=?` never reaches the header as such.
     """
-    text = _render(SUBJECT_TEMPLATE, statement.subject_template, statement)
+    text = _render(SUBJECT_TEMPLATES, statement.subject_template, statement)
     return " ".join(text.split()).replace("=?", "= ?")
 
 
 def body(statement: statements.Statement) -> str:
-    return _render(BODY_TEMPLATE, statement.body_template, statement).strip() + "\n"
+    return _render(BODY_TEMPLATES, statement.body_template, statement).strip() + "\n"
 
 
-def html_body(text: str) -> str:
+def html_body(text: str, language: str = languages.DEFAULT) -> str:
     paragraphs = [block.splitlines() for block in re.split(r"\n\s*\n", text.strip())]
-    return templating.render_file(HTML_TEMPLATE, paragraphs=paragraphs)
+    html_lang = labels.of(language)["html_lang"]
+    return templating.render_file(HTML_TEMPLATE, paragraphs=paragraphs, lang=html_lang)
 
 
 @dataclass(frozen=True)
@@ -148,6 +158,7 @@ def ready(
         mail_from=mail_from,
         to=", ".join(recipients),
         reply_to=reply_to,
+        language=statement.language,
     )
     return Ready(statement, recipients, message, document, name)
 
@@ -174,6 +185,7 @@ def compose(
     mail_from: str,
     to: str,
     reply_to: str = "",
+    language: str = languages.DEFAULT,
 ) -> EmailMessage:
     """The email's shape, text and HTML alike with the PDF attached; the send and Enviarme una
     prueba (its own To, subject and first paragraph) both go through it.
@@ -182,7 +194,7 @@ def compose(
         subject=subject_line, mail_from=mail_from, to=to, reply_to=reply_to
     )
     message.set_content(text)
-    message.add_alternative(html_body(text), subtype="html")
+    message.add_alternative(html_body(text, language), subtype="html")
     message.add_attachment(document, maintype="application", subtype="pdf", filename=name)
     return message
 
@@ -211,7 +223,10 @@ def preview(
     return replace(built, bounces=tuple(bounce_marks.of_customers(session, [key]).get(key, ())))
 
 
-def _render(name: str, override: str | None, statement: statements.Statement) -> str:
+def _render(names: dict[str, str], override: str | None, statement: statements.Statement) -> str:
+    """The sociedad's own template when it has one (whatever the customer's language), or the
+    file for the customer's language (Spanish for a code without one)."""
     if override and override.strip():
         return templating.render_text(override, **context(statement))
+    name = names.get(statement.language, names[languages.DEFAULT])
     return templating.render_file(name, **context(statement))

@@ -33,7 +33,7 @@ from xhtml2pdf import pisa, reportlab_paragraph
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
 from lib import formatting, statements, templating
-from lib.statements import fonts
+from lib.statements import fonts, labels
 
 TEMPLATE = "estado_cuenta.html"
 LOGO_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -55,18 +55,19 @@ LATER_PAGE_LINES = 60
 BAND_FONT_SIZE = 8
 BAND_LEADING = 10.4
 BAND_PADDING = (2, 1)
-# What each line prints in each column, and the room (points) in the columns whose values vary in
-# width; dates and days always fit.
-BAND_COLUMNS: dict[str, tuple[Callable[[statements.Line], str], float | None]] = {
-    "doc_no": (lambda line: line.doc_no, 55),
-    "doc_type": (lambda line: line.doc_type, 61),
-    "doc_date": (lambda line: formatting.day(line.doc_date), None),
-    "due_date": (lambda line: formatting.day(line.due_date), None),
-    "reference": (lambda line: line.reference, 66),
-    "days_overdue": (lambda line: str(line.days_overdue) if _overdue(line) else "", None),
-    "amount": (lambda line: formatting.money(line.amount), 66),
-    "open_amount": (lambda line: formatting.money(line.open_amount), 66),
-    "currency": (lambda line: line.currency, 33),
+# What each line prints in each column (given the line and the customer's date format), and the
+# room (points) in the columns whose values vary in width; dates and days always fit.
+DayFormat = Callable[[date], str]
+BAND_COLUMNS: dict[str, tuple[Callable[[statements.Line, DayFormat], str], float | None]] = {
+    "doc_no": (lambda line, _day: line.doc_no, 55),
+    "doc_type": (lambda line, _day: line.doc_type, 61),
+    "doc_date": (lambda line, day: day(line.doc_date), None),
+    "due_date": (lambda line, day: day(line.due_date), None),
+    "reference": (lambda line, _day: line.reference, 66),
+    "days_overdue": (lambda line, _day: str(line.days_overdue) if _overdue(line) else "", None),
+    "amount": (lambda line, _day: formatting.money(line.amount), 66),
+    "open_amount": (lambda line, _day: formatting.money(line.open_amount), 66),
+    "currency": (lambda line, _day: line.currency, 33),
 }
 
 # Pages of the statements drawn in this process, by (logo or not, number of lines).
@@ -105,16 +106,23 @@ def html(
     total_pages: int = 1,
     issued: date | None = None,
 ) -> str:
-    """The source given to xhtml2pdf, Arabic already joined (`fonts.shape`); `issued` is the
-    day it is sent, printed beside the fecha de corte."""
+    """The source given to xhtml2pdf, Arabic already joined (`fonts.shape`), in the customer's
+    language (`labels`); `issued` is the day it is sent, printed beside the fecha de corte."""
+    words = labels.of(statement.language)
+
+    def day(value: date) -> str:
+        return labels.day(value, statement.language)
+
     source = templating.render_file(
         TEMPLATE,
+        labels=words,
+        day=day,
         company=statement.company,
         customer=statement.customer,
         cutoff_date=statement.cutoff_date,
         issued=issued,
         lines=statement.lines,
-        bands=bands(statement.lines),
+        bands=bands(statement.lines, day=day),
         font_family=fonts.css_family(),
         band_font_size=BAND_FONT_SIZE,
         band_leading=BAND_LEADING,
@@ -122,22 +130,26 @@ def html(
         totals=statement.totals,
         aging=statement.aging,
         buckets=statement.aging_rows,
+        bucket_labels=[words[name] for name in statement.aging_rows],
         logo=str(logo) if logo else None,
         total_pages=total_pages,
-        payment=statement.payment,
+        payment=labels.payment_rows(statement.payment, statement.language)
+        if statement.payment
+        else (),
         reply_to=statement.reply_to,
     )
     return fonts.shape(source)
 
 
-def bands(lines: tuple[statements.Line, ...]) -> list[Band]:
+def bands(lines: tuple[statements.Line, ...], *, day: DayFormat = formatting.day) -> list[Band]:
     """The lines in rows that fill pages (BAND_SIZE up to FIRST_PAGE_LINES, then
-    LATER_PAGE_LINES); a line too wide for a column in a row alone, and BAND_SIZE after it."""
+    LATER_PAGE_LINES); a line too wide for a column in a row alone, and BAND_SIZE after it.
+    Dates as `day` prints them."""
     result: list[Band] = []
     band: list[tuple[statements.Line, dict[str, str]]] = []
     aligned = True  # pages and bands line up: no line has wrapped yet
     for number, line in enumerate(lines):
-        text = {name: value(line) for name, (value, _width) in BAND_COLUMNS.items()}
+        text = {name: value(line, day) for name, (value, _width) in BAND_COLUMNS.items()}
         if not _fits(text):
             if band:
                 result.append(_band(band, fits=True))
