@@ -169,9 +169,9 @@ def test_relative_sqlite_path_is_taken_from_the_project_root() -> None:
     engine.dispose()
 
 
-def test_upgrading_an_existing_database_fills_the_search_name(database_url: str) -> None:
-    engine = db.create_engine_for(database_url)
-    command.upgrade(db.alembic_config(engine), "0001")
+def insert_old_rows(engine: Engine, *, customer: bool) -> None:
+    """SM02 (and its customer 1006210) written with the columns every revision has, as a
+    database from before a migration holds them."""
     with engine.begin() as connection:
         connection.execute(
             sa.text(
@@ -179,12 +179,19 @@ def test_upgrading_an_existing_database_fills_the_search_name(database_url: str)
                 "VALUES ('SM02', 'Bajío', '', '', 'MXN')"
             )
         )
-        connection.execute(
-            sa.text(
-                "INSERT INTO customers (company_code, customer_no, name, tax_id, address, "
-                "updated_at) VALUES ('SM02', '1006210', 'PEÑA & HIJOS', '', '', '2026-01-01')"
+        if customer:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO customers (company_code, customer_no, name, tax_id, address, "
+                    "updated_at) VALUES ('SM02', '1006210', 'PEÑA & HIJOS', '', '', '2026-01-01')"
+                )
             )
-        )
+
+
+def test_upgrading_an_existing_database_fills_the_search_name(database_url: str) -> None:
+    engine = db.create_engine_for(database_url)
+    command.upgrade(db.alembic_config(engine), "0001")
+    insert_old_rows(engine, customer=True)
     db.migrate(engine)
     with engine.connect() as connection:
         assert connection.scalar(sa.text("SELECT search_name FROM customers")) == "pena & hijos"
@@ -196,13 +203,7 @@ def test_a_sociedad_from_before_0012_has_no_payment_details_and_quotes_its_no_cl
 ) -> None:
     engine = db.create_engine_for(database_url)
     command.upgrade(db.alembic_config(engine), "0011")
-    with engine.begin() as connection:
-        connection.execute(
-            sa.text(
-                "INSERT INTO companies (code, name, tax_id, address, currency) "
-                "VALUES ('SM02', 'Bajío', '', '', 'MXN')"
-            )
-        )
+    insert_old_rows(engine, customer=False)
     db.migrate(engine)
     with Session(engine) as session:
         company = session.get_one(Company, "SM02")
@@ -216,19 +217,7 @@ def test_a_sociedad_from_before_0012_has_no_payment_details_and_quotes_its_no_cl
 def test_a_customer_from_before_0013_gets_its_statement_in_spanish(database_url: str) -> None:
     engine = db.create_engine_for(database_url)
     command.upgrade(db.alembic_config(engine), "0012")
-    with engine.begin() as connection:
-        connection.execute(
-            sa.text(
-                "INSERT INTO companies (code, name, tax_id, address, currency) "
-                "VALUES ('SM02', 'Bajío', '', '', 'MXN')"
-            )
-        )
-        connection.execute(
-            sa.text(
-                "INSERT INTO customers (company_code, customer_no, name, tax_id, address, "
-                "updated_at) VALUES ('SM02', '1006210', 'PEÑA & HIJOS', '', '', '2026-01-01')"
-            )
-        )
+    insert_old_rows(engine, customer=True)
     db.migrate(engine)
     with Session(engine) as session:
         assert session.get_one(Customer, ("SM02", "1006210")).language == "es"

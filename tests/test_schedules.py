@@ -45,7 +45,14 @@ from lib.scheduling.schedules import Actor, Plan, ScheduleStatus
 from lib.sending import runs, worker
 from lib.sending.status import ItemStatus, RunStatus
 from tests.mailserver import MailServer
-from tests.test_sending import ANALYST_EMAIL, CATALOG, smtp_to, start_run, statement_mails
+from tests.test_sending import (
+    ANALYST_EMAIL,
+    CATALOG,
+    smtp_to,
+    start_run,
+    statement_mails,
+    work_until_idle,
+)
 
 T = TypeVar("T")
 
@@ -837,17 +844,6 @@ def worker_at(
 ) -> worker.Worker:
     return worker.Worker(sessions, settings, transport=smtp_to(server.port),
                          pacer=pacing.Pacer(0), clock=StoppedClock(moment))  # fmt: skip
-
-
-def work_until_idle(runner: worker.Worker, run_id: int | None = None) -> None:
-    stop = threading.Event()
-    timer = threading.Timer(60, stop.set)
-    timer.start()
-    try:
-        runner.run(stop, run_id=run_id, until_idle=True, poll=0.01)
-    finally:
-        timer.cancel()
-    assert not stop.is_set(), "the worker was still waiting after a minute"
 
 
 def test_the_worker_runs_a_due_schedule_and_the_owner_gets_the_log(

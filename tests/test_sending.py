@@ -127,6 +127,12 @@ def work(
     """Run the worker until nothing is left; a run still waiting after a minute fails the test
     (a mail server that took nothing would otherwise be waited for forever)."""
     runner = worker.Worker(sessions, settings, transport=transport, pacer=pacing.Pacer(0))
+    work_until_idle(runner, run_id)
+    return runner
+
+
+def work_until_idle(runner: worker.Worker, run_id: int | None = None) -> None:
+    """`runner` until nothing is left; still waiting after a minute fails the test."""
     stop = threading.Event()
     timer = threading.Timer(60, stop.set)
     timer.start()
@@ -135,7 +141,6 @@ def work(
     finally:
         timer.cancel()
     assert not stop.is_set(), "the worker was still waiting after a minute"
-    return runner
 
 
 def outcomes(sessions: sessionmaker[Session], run_id: int) -> dict[str, tuple[str, str]]:
