@@ -76,5 +76,10 @@ def address_list(value: str) -> tuple[str, ...]:
     return tuple(found.values())
 
 
+def split(stored: str) -> tuple[str, ...]:
+    """A list as stored (already checked) back to its addresses."""
+    return tuple(part for part in stored.split(SEPARATOR) if part)
+
+
 def join(addresses: tuple[str, ...]) -> str:
     return SEPARATOR.join(addresses)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Time,
     UniqueConstraint,
     event,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -95,8 +96,15 @@ class Company(Base):
     tax_id: Mapped[str] = mapped_column(String(20), default="")
     address: Mapped[str] = mapped_column(Text, default="")
     currency: Mapped[str] = mapped_column(String(3), default="MXN")
-    email_subject_template: Mapped[str | None] = mapped_column(Text)
-    email_body_template: Mapped[str | None] = mapped_column(Text)
+    # The statement email's From (empty: the MAIL_FROM setting) and the sociedad's own copies;
+    # CC and BCC are `emails.SEPARATOR`-joined addresses checked like catalog ones.
+    sender_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    sender_email: Mapped[str] = mapped_column(String(254), default="", server_default="")
+    cc: Mapped[str] = mapped_column(Text, default="", server_default="")
+    bcc: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # What goes with the statement PDF: the open items as Excel, the invoices' files.
+    attach_open_items: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    attach_invoices: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Where the customer's replies go (the statement email's Reply-To), printed on the statement
     # as the sociedad's contact; checked like a catalog address (`lib.payments`).
     reply_to: Mapped[str] = mapped_column(String(254), default="", server_default="")
@@ -108,6 +116,22 @@ class Company(Base):
     payment_reference: Mapped[str] = mapped_column(
         String(20), default="customer_no", server_default="customer_no"
     )
+
+
+class CompanyTemplate(Base):
+    """A sociedad's own email for customers of one language; an empty field is the default
+    file's (`lib/templates/`). Typed in Administración › Sociedades and checked there before
+    it is saved (`lib.mail_templates`)."""
+
+    __tablename__ = "company_templates"
+
+    company_code: Mapped[str] = mapped_column(
+        ForeignKey("companies.code", ondelete="CASCADE"), primary_key=True
+    )
+    language: Mapped[str] = mapped_column(String(2), primary_key=True)
+    subject: Mapped[str] = mapped_column(Text, default="", server_default="")
+    text_body: Mapped[str] = mapped_column(Text, default="", server_default="")
+    html_body: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class Customer(Base):
@@ -148,6 +172,8 @@ class OpenItemFields:
     doc_date: Mapped[date] = mapped_column(Date)
     due_date: Mapped[date] = mapped_column(Date)
     reference: Mapped[str] = mapped_column(String(100), default="")
+    # The CFDI's folio fiscal (UUID), when the import has it: an invoice file may be named by it.
+    cfdi_uuid: Mapped[str] = mapped_column(String(36), default="", server_default="")
     amount: Mapped[Decimal] = mapped_column(Money)
     open_amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
@@ -312,6 +338,8 @@ class SendItem(Base):
     attachment_name: Mapped[str] = mapped_column(String(100), default="")
     status: Mapped[str] = mapped_column(String(20), default="pending")
     error: Mapped[str] = mapped_column(Text, default="")
+    # What the email lacked though it went out (an invoice not found, or over MAIL_MAX_MB).
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -81,7 +81,7 @@ def test_module_runs_as_a_program(app_env: dict[str, str]) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("esquema al día (revisión 0013)")
+    assert result.stdout.startswith("esquema al día (revisión 0014)")
 
 
 @pytest.mark.parametrize("command", HELP_COMMANDS, ids=" ".join)

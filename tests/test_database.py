@@ -7,12 +7,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lib import db
-from lib.models import Base, Company, Customer, OpenItem, Recipient, User
+from lib.models import Base, Company, CompanyTemplate, Customer, OpenItem, Recipient, User
 
 
 def head_revision(engine: Engine) -> str:
@@ -223,4 +224,37 @@ def test_a_customer_from_before_0013_gets_its_statement_in_spanish(database_url:
         assert session.get_one(Customer, ("SM02", "1006210")).language == "es"
     command.downgrade(db.alembic_config(engine), "0012")
     assert "language" not in {c["name"] for c in sa.inspect(engine).get_columns("customers")}
+    engine.dispose()
+
+
+def test_0014_keeps_a_sociedads_customers_and_moves_its_templates_to_both_languages(
+    database_url: str,
+) -> None:
+    engine = db.create_engine_for(database_url)
+    command.upgrade(db.alembic_config(engine), "0013")
+    insert_old_rows(engine, customer=True)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "UPDATE companies SET email_subject_template = :subject, "
+                "email_body_template = :body"
+            ),
+            {"subject": "Estado {{ no_cliente }}", "body": "Hola {{ cliente }}"},
+        )
+    db.migrate(engine)
+    with Session(engine) as session:
+        assert session.get_one(Customer, ("SM02", "1006210")).name == "PEÑA & HIJOS"
+        company = session.get_one(Company, "SM02")
+        assert (company.sender_email, company.cc, company.attach_invoices) == ("", "", False)
+        templates = session.scalars(select(CompanyTemplate).order_by(CompanyTemplate.language))
+        assert [(t.language, t.subject, t.text_body, t.html_body) for t in templates] == [
+            ("en", "Estado {{ no_cliente }}", "Hola {{ cliente }}", ""),
+            ("es", "Estado {{ no_cliente }}", "Hola {{ cliente }}", ""),
+        ]
+    command.downgrade(db.alembic_config(engine), "0013")
+    with engine.connect() as connection:
+        assert connection.execute(
+            sa.text("SELECT email_subject_template, email_body_template FROM companies")
+        ).one() == ("Estado {{ no_cliente }}", "Hola {{ cliente }}")
+        assert connection.scalar(sa.text("SELECT count(*) FROM customers")) == 1
     engine.dispose()

@@ -166,8 +166,7 @@ def statement_of(
         customer=statements.Party(number, name, "", ""),
         cutoff_date=date(2026, 11, 28),
         lines=(line,),
-        subject_template=subject,
-        body_template=None,
+        template=statements.Template(subject=subject or ""),
         reply_to=reply_to,
     )
 

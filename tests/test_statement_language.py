@@ -16,6 +16,7 @@ from tests.test_statements import (  # noqa: F401 (fixtures)
     build,
     email_of,
     ledger,
+    own_template,
     parts,
     pay_to,
     paying,
@@ -136,11 +137,13 @@ def test_a_spanish_customers_email_is_unchanged(sessions, english, tmp_path) -> 
     assert '<html lang="es">' in html
 
 
-def test_a_sociedad_template_serves_every_language_with_the_customers_date(
+def test_a_sociedad_template_for_english_serves_english_customers_with_their_date(
     sessions, english, tmp_path
 ) -> None:
-    pay_to(sessions, email_body_template="Hola {{ cliente }}, corte {{ fecha_corte }}.")
-    assert email_of(build(sessions), tmp_path).body == "Hola PEÑA & HIJOS <SA>, corte 03/02/2020.\n"
+    own_template(sessions, "es", text_body="Hola {{ cliente }}, corte {{ fecha_corte }}.")
+    assert email_of(build(sessions), tmp_path).body.startswith("Dear PEÑA")
+    own_template(sessions, "en", text_body="Hi {{ cliente }}, cut-off {{ fecha_corte }}.")
+    assert email_of(build(sessions), tmp_path).body == "Hi PEÑA & HIJOS <SA>, cut-off 03/02/2020.\n"
 
 
 def test_vista_previa_uses_the_customers_language(sessions, english, tmp_path) -> None:

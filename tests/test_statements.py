@@ -15,7 +15,7 @@ from xhtml2pdf import reportlab_paragraph
 
 from lib import statements
 from lib.config import PROJECT_ROOT
-from lib.models import Company, Customer, OpenItem, Recipient
+from lib.models import Company, CompanyTemplate, Customer, OpenItem, Recipient
 from lib.normalize import InvalidValue
 from lib.statements import message, pdf
 
@@ -600,10 +600,11 @@ def test_email_headers_recipients_body_and_attachment(sessions, ledger, tmp_path
 def test_a_sociedad_template_override_cannot_break_the_subject_header(
     sessions, ledger, tmp_path
 ) -> None:
-    with sessions() as session, session.begin():
-        company = session.get(Company, "SM02")
-        company.email_subject_template = "Saldo {{ saldo }}\r\nBcc: intruso@x.mx"
-        company.email_body_template = "Hola {{ cliente }}, corte {{ fecha_corte }}."
+    own_template(
+        sessions,
+        subject="Saldo {{ saldo }}\r\nBcc: intruso@x.mx",
+        text_body="Hola {{ cliente }}, corte {{ fecha_corte }}.",
+    )
     statement = build(sessions)
     email = message.ready(
         statement, ("a@b.mx",), data_dir=tmp_path, mail_from="a@b.mx", sent_on=date(2026, 11, 28)
@@ -656,6 +657,12 @@ def pay_to(sessions, **details: str) -> None:
         company = session.get_one(Company, "SM02")
         for name, value in details.items():
             setattr(company, name, value)
+
+
+def own_template(sessions, language: str = "es", **fields: str) -> None:
+    """Give the ledger's SM02 its own email for customers of `language`."""
+    with sessions() as session, session.begin():
+        session.merge(CompanyTemplate(company_code="SM02", language=language, **fields))
 
 
 def paying(sessions) -> None:
@@ -777,10 +784,10 @@ def test_the_email_carries_the_payment_block_the_contact_and_a_reply_to(
 
 def test_a_sociedad_template_can_use_the_payment_fields(sessions, ledger, tmp_path) -> None:
     paying(sessions)
-    pay_to(
+    pay_to(sessions, payment_reference="tax_id")
+    own_template(
         sessions,
-        payment_reference="tax_id",
-        email_body_template=(
+        text_body=(
             "{{ banco }} | {{ cuenta }} | {{ clabe }} | {{ referencia_pago }} | {{ contacto }}"
             "\n\n{{ datos_pago }}"
         ),

@@ -19,8 +19,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lib import languages, normalize, payments
-from lib.models import Company, Customer, OpenItem
+from lib import emails, languages, normalize, payments
+from lib.models import Company, CompanyTemplate, Customer, OpenItem
 
 NOT_DUE = "Por vencer"
 BUCKETS = (NOT_DUE, "1–30", "31–60", "61–90", "Más de 90")
@@ -63,6 +63,26 @@ class Payment:
 
 
 @dataclass(frozen=True)
+class Template:
+    """A sociedad's own email for the customer's language; "" is the default file's."""
+
+    subject: str = ""
+    text_body: str = ""
+    html_body: str = ""
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the email is from and who else gets it: the sociedad's From ("" is MAIL_FROM's), its
+    CC and BCC. The customer's status is about the customer's addresses only."""
+
+    name: str = ""
+    email: str = ""
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Line:
     doc_no: str
     doc_type: str
@@ -73,6 +93,7 @@ class Line:
     amount: Decimal
     open_amount: Decimal
     currency: str
+    cfdi_uuid: str = ""
 
     @property
     def bucket(self) -> str:
@@ -90,9 +111,12 @@ class Statement:
     customer: Party
     cutoff_date: date
     lines: tuple[Line, ...]
-    # The sociedad's own email subject and body (Jinja2), when it has them.
-    subject_template: str | None = None
-    body_template: str | None = None
+    # The sociedad's own email (Jinja2) for the customer's language, where it has one.
+    template: Template = Template()
+    sender: Sender = Sender()
+    # The sociedad's choice of what goes with the PDF (`lib.statements.attachments`).
+    attach_open_items: bool = False
+    attach_invoices: bool = False
     payment: Payment | None = None
     # The sociedad's contact: printed on the statement, the email's Reply-To.
     reply_to: str = ""
@@ -138,8 +162,21 @@ def bucket(days_overdue: int) -> str:
     return BUCKETS[-1]
 
 
-def build(session: Session, company: str, customer_no: str, cutoff: date) -> Statement:
-    """The statement of one customer; an unknown customer is a user error, said in Spanish."""
+def build(
+    session: Session,
+    company: str,
+    customer_no: str,
+    cutoff: date,
+    *,
+    draft: Company | None = None,
+    drafts: dict[str, CompanyTemplate] | None = None,
+) -> Statement:
+    """The statement of one customer; an unknown customer is a user error, said in Spanish.
+
+    Administración › Sociedades previews what its form says before it is saved: `draft` (a
+    `Company` not in the session) and `drafts` (its templates by language) stand in for what
+    the database holds.
+    """
     code, number = normalize.company_code(company), normalize.customer_no(customer_no)
     found = session.execute(
         select(Company, Customer)
@@ -151,6 +188,11 @@ def build(session: Session, company: str, customer_no: str, cutoff: date) -> Sta
             f"el cliente {number} no está dado de alta en la sociedad {code}"
         )
     sociedad, customer = found
+    sociedad = draft or sociedad
+    if drafts is None:
+        template = session.get(CompanyTemplate, (sociedad.code, customer.language))
+    else:
+        template = drafts.get(customer.language)
     items = session.scalars(
         select(OpenItem)
         .where(
@@ -165,11 +207,24 @@ def build(session: Session, company: str, customer_no: str, cutoff: date) -> Sta
         customer=Party(customer.customer_no, customer.name, customer.tax_id, customer.address),
         cutoff_date=cutoff,
         lines=tuple(_line(item, cutoff) for item in items),
-        subject_template=sociedad.email_subject_template,
-        body_template=sociedad.email_body_template,
+        template=Template(template.subject, template.text_body, template.html_body)
+        if template is not None
+        else Template(),
+        sender=sender(sociedad),
+        attach_open_items=sociedad.attach_open_items,
+        attach_invoices=sociedad.attach_invoices,
         payment=payment(sociedad, customer),
         reply_to=sociedad.reply_to,
         language=customer.language,
+    )
+
+
+def sender(sociedad: Company) -> Sender:
+    return Sender(
+        name=sociedad.sender_name or "",
+        email=sociedad.sender_email or "",
+        cc=emails.split(sociedad.cc or ""),
+        bcc=emails.split(sociedad.bcc or ""),
     )
 
 
@@ -201,4 +256,5 @@ def _line(item: OpenItem, cutoff: date) -> Line:
         amount=item.amount,
         open_amount=item.open_amount,
         currency=item.currency,
+        cfdi_uuid=item.cfdi_uuid,
     )

@@ -25,8 +25,8 @@ from lib.models import Recipient
 from lib.normalize import InvalidValue
 from lib.statements import labels, pdf
 
-# The subject and text body in the customer's language; a sociedad's own template (Company
-# .email_subject_template / email_body_template) is used for every language.
+# The default subject and text body in the customer's language; a sociedad's own template for
+# that language (`CompanyTemplate`) replaces them.
 SUBJECT_TEMPLATES = {
     languages.SPANISH: "correo_asunto.txt",
     languages.ENGLISH: "correo_asunto_en.txt",
@@ -84,12 +84,12 @@ def subject(statement: statements.Statement) -> str:
     email package decodes one when the header is set and writes the decoded line break out as
     a real one (CVE-2024-6923), so `=?` never reaches the header as such.
     """
-    text = _render(SUBJECT_TEMPLATES, statement.subject_template, statement)
+    text = _render(SUBJECT_TEMPLATES, statement.template.subject, statement)
     return " ".join(text.split()).replace("=?", "= ?")
 
 
 def body(statement: statements.Statement) -> str:
-    return _render(BODY_TEMPLATES, statement.body_template, statement).strip() + "\n"
+    return _render(BODY_TEMPLATES, statement.template.text_body, statement).strip() + "\n"
 
 
 def html_body(text: str, language: str = languages.DEFAULT) -> str:
@@ -223,10 +223,10 @@ def preview(
     return replace(built, bounces=tuple(bounce_marks.of_customers(session, [key]).get(key, ())))
 
 
-def _render(names: dict[str, str], override: str | None, statement: statements.Statement) -> str:
-    """The sociedad's own template when it has one (whatever the customer's language), or the
-    file for the customer's language (Spanish for a code without one)."""
-    if override and override.strip():
+def _render(names: dict[str, str], override: str, statement: statements.Statement) -> str:
+    """The sociedad's own template for the customer's language when it has one, or the file
+    for that language (Spanish for a code without one)."""
+    if override.strip():
         return templating.render_text(override, **context(statement))
     name = names.get(statement.language, names[languages.DEFAULT])
     return templating.render_file(name, **context(statement))
