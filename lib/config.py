@@ -106,6 +106,11 @@ class Settings:
     bounces: BounceCheck = field(default_factory=BounceCheck)
     # A schedule's occurrence missed while no worker ran is run on recovery if younger.
     schedule_catchup_hours: int = 24
+    # A folder of invoice files (.pdf/.xml, sub-folders too) for the sociedades that attach
+    # them, besides the ZIPs uploaded per sociedad (`lib.statements.attachments`).
+    invoices_dir: Path | None = None
+    # The whole email's size limit; invoices that would exceed it are listed, not attached.
+    mail_max_mb: int = 20
 
     def today(self) -> date:
         """The date in the app's time zone: the day a send runs, for file names and logs."""
@@ -147,6 +152,8 @@ def load_settings(
         sso_auto_create_domain=_text(raw, "SSO_AUTO_CREATE_DOMAIN", "").lower().lstrip("@"),
         bounces=_bounce_check(raw),
         schedule_catchup_hours=_int(raw, "SCHEDULE_CATCHUP_HOURS", 24, minimum=0),
+        invoices_dir=_optional_path(raw, "INVOICES_DIR"),
+        mail_max_mb=_int(raw, "MAIL_MAX_MB", 20, minimum=1),
     )
 
 
@@ -226,6 +233,12 @@ def _read_secrets(path: Path) -> dict[str, Any]:
 def _path(value: str | Path) -> Path:
     path = Path(value)
     return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _optional_path(raw: Mapping[str, Any], name: str) -> Path | None:
+    """None when unset: a folder that turns a feature on, rather than one with a default."""
+    value = _text(raw, name, "")
+    return _path(value) if value else None
 
 
 def _text(raw: Mapping[str, Any], name: str, default: str) -> str:

@@ -82,6 +82,8 @@ def test_demo_data_can_be_turned_off_for_the_embedded_database(tmp_path: Path) -
         ("BOUNCE_CHECK", "pop3", "BOUNCE_CHECK debe ser uno de off, imap, graph"),
         ("BOUNCE_IMAP_SECURITY", "tls", "BOUNCE_IMAP_SECURITY debe ser uno de ssl, starttls, none"),
         ("BOUNCE_CHECK_MINUTES", "0", "BOUNCE_CHECK_MINUTES debe ser al menos 1"),
+        ("MAIL_MAX_MB", "0", "MAIL_MAX_MB debe ser al menos 1"),
+        ("MAIL_MAX_MB", "20MB", "MAIL_MAX_MB debe ser un número entero"),
     ],
 )
 def test_invalid_values_are_refused_naming_the_setting(
@@ -89,6 +91,24 @@ def test_invalid_values_are_refused_naming_the_setting(
 ) -> None:
     with pytest.raises(config.SettingsError, match=message):
         load(tmp_path, **{name: value})
+
+
+def test_no_invoices_folder_and_a_20_mb_email_unless_configured(tmp_path: Path) -> None:
+    settings = load(tmp_path, INVOICES_DIR="  ")
+    assert settings.invoices_dir is None
+    assert settings.mail_max_mb == 20
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("/srv/facturas", Path("/srv/facturas")), ("facturas", config.PROJECT_ROOT / "facturas")],
+)
+def test_the_invoices_folder_and_email_limit_are_read(
+    tmp_path: Path, value: str, expected: Path
+) -> None:
+    settings = load(tmp_path, INVOICES_DIR=value, MAIL_MAX_MB="10")
+    assert settings.invoices_dir == expected
+    assert settings.mail_max_mb == 10
 
 
 def test_broken_secrets_file_is_reported(tmp_path: Path) -> None:
