@@ -79,6 +79,7 @@ def test_a_page_url_opened_before_login_shows_the_login_then_the_page(
         "Programados",
         "Vista previa",
         "Datos",
+        "Sociedades",
         "Usuarios",
         "Mi cuenta",
     ]

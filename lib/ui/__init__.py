@@ -505,6 +505,9 @@ PAGES = (
     PageSpec("programados.py", "Programados", ":material/schedule:", SENDING, EVERYONE),
     PageSpec("estado_cuenta.py", "Vista previa", ":material/description:", SENDING, EVERYONE),
     PageSpec("datos.py", "Datos", ":material/upload_file:", "Administración", frozenset({"admin"})),
+    PageSpec(
+        "sociedades.py", "Sociedades", ":material/domain:", "Administración", frozenset({"admin"})
+    ),
     PageSpec("usuarios.py", "Usuarios", ":material/group:", "Administración", frozenset({"admin"})),
     PageSpec("cuenta.py", "Mi cuenta", ":material/key:", "Cuenta", EVERYONE),
 )

@@ -1,0 +1,144 @@
+"""Administración › Sociedades through AppTest: who sees it, Grabar, its problems, the preview."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+from streamlit.testing.v1 import AppTest
+
+from lib.models import AuditEvent, Company, CompanyTemplate
+from tests.support import seed_catalog
+from tests.test_pages import start
+from tests.test_security import open_url
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    next(b for b in at.button if b.label == label).click()
+    return at.run()
+
+
+def field(at: AppTest, name: str):
+    key = f"sociedad-SM02-{name}"
+    return at.text_area(key=key) if name.endswith("_body") else at.text_input(key=key)
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+@pytest.fixture
+def page(people: dict[str, str], database: sessionmaker[Session]) -> AppTest:
+    seed_catalog(database)
+    at = start("pages/sociedades.py", user="root")
+    assert not at.exception
+    return at
+
+
+def test_an_admin_sees_the_sociedad_in_tabs(page: AppTest) -> None:
+    assert texts(page.title) == ["Sociedades"]
+    assert page.selectbox(key="sociedad").value == "SM02"
+    assert [t.label for t in page.tabs] == [
+        "Datos", "Remitente", "Datos para pago", "Plantillas", "Español", "English", "Adjuntos"
+    ]  # fmt: skip
+    assert field(page, "name").value == "Bajío"
+    assert "Las sociedades se dan de alta y se borran con la importación de **Datos**" in (
+        page.caption[0].value
+    )
+    assert "0 facturas cargadas" in " ".join(texts(page.caption))
+    assert not page.error
+
+
+def test_an_analista_does_not_get_the_page(people, database) -> None:
+    seed_catalog(database)
+    at = open_url("sociedades", user="ana")
+    assert not at.exception
+    assert texts(at.warning) == ["No tienes acceso a esta página. Elige una opción del menú."]
+    assert not at.title
+    assert not at.text_input
+
+
+def test_grabar_saves_the_change_and_audits_it(page: AppTest, database) -> None:
+    field(page, "name").input("Soluciones del Bajío")
+    field(page, "cc").input("a@bajio.example, b@bajio.example")
+    field(page, "en-subject").input("Statement {{ fecha_corte }}")
+    click(page, "Grabar")
+
+    assert not page.exception
+    assert texts(page.success) == [
+        "Sociedad SM02 grabada. Cambió: Datos › Nombre, Remitente › CC, "
+        "Plantillas › English › Asunto."
+    ]
+    assert field(page, "cc").value == "a@bajio.example, b@bajio.example"
+    with database() as session:
+        company = session.get(Company, "SM02")
+        assert (company.name, company.cc) == (
+            "Soluciones del Bajío",
+            "a@bajio.example;b@bajio.example",
+        )
+        assert session.get(CompanyTemplate, ("SM02", "en")).subject == "Statement {{ fecha_corte }}"
+        (event,) = session.scalars(sa.select(AuditEvent).where(AuditEvent.entity == "company"))
+    assert (event.username, event.entity_key) == ("root", "SM02")
+    assert json.loads(event.details)["Datos › Nombre"] == {
+        "antes": "Bajío", "despues": "Soluciones del Bajío"
+    }  # fmt: skip
+
+
+def test_a_problem_shows_under_its_field_and_blocks_grabar(page: AppTest, database) -> None:
+    field(page, "name").input("Otro nombre")
+    field(page, "en-html_body").input("<p>Dear {{ cliente }},</p>\n<p>{{ saldo_total }}</p>")
+    field(page, "clabe").input("032180000118359718")
+    page.run()
+    under = texts(page.error)
+    assert "CLABE '032180000118359718' no válida: el dígito verificador no coincide." in under
+    assert any(
+        e.startswith("Línea 2: «{{ saldo\\_total }}» no es un dato disponible") for e in under
+    )
+
+    click(page, "Grabar")
+    listed = page.error[-1].value
+    assert listed.startswith("No se grabó nada; corrige esto primero:")
+    assert "- Datos para pago › CLABE '032180000118359718' no válida" in listed
+    assert "- Plantillas › English › Cuerpo HTML — Línea 2: «{{ saldo\\_total }}»" in listed
+    assert not page.success
+    with database() as session:
+        assert session.get(Company, "SM02").name == "Bajío"
+        assert not session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.entity == "company")
+        ).all()
+
+
+def test_the_preview_shows_the_draft_before_grabar(page: AppTest, database) -> None:
+    field(page, "es-subject").input("Borrador {{ no_cliente }} de {{ sociedad }}")
+    field(page, "reply_to").input("dudas@bajio.example")
+    page.selectbox(key="sociedad-cliente-SM02").select("1004273")
+    click(page, "Vista previa")
+
+    assert not page.exception
+    headers = next(m.value for m in page.markdown if m.value.startswith("**De:**"))
+    assert "**Asunto:** Borrador 1004273 de Bajío" in headers
+    assert "**Responder a:** dudas@bajio.example" in headers
+    assert "**Para:** old@y.mx" in headers
+    assert "**Adjuntos:** 1004273\\_" in headers
+    assert [b.label for b in page.get("download_button")] == ["Descargar PDF"]
+    assert not page.info  # the preview is of what the form says now
+    with database() as session:
+        assert session.get(CompanyTemplate, ("SM02", "es")) is None
+
+    field(page, "es-subject").input("Otro asunto")
+    page.run()
+    assert texts(page.info) == [
+        "Cambiaste el formulario después de esta vista previa; pulsa **Vista previa**."
+    ]
+
+
+def test_a_problem_means_no_preview(page: AppTest) -> None:
+    field(page, "sender_email").input("cobranza@")
+    click(page, "Vista previa")
+    assert page.error[-1].value.startswith("No hay vista previa hasta corregir esto:")
+    assert "Remitente › Correo del remitente: correo no válido: 'cobranza@'" in (
+        page.error[-1].value
+    )
+    assert not page.get("download_button")
