@@ -13,12 +13,13 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from email.utils import getaddresses
 from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import languages, normalize, open_item_imports, payments, tables
+from lib import emails, languages, normalize, open_item_imports, payments, tables
 from lib.formatting import count
 from lib.models import AuditEvent, Company, Customer, search_name, utcnow
 
@@ -28,6 +29,11 @@ BATCH = 5_000
 
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A CFDI's folio fiscal, as the SAT writes it: 8-4-4-4-12 hexadecimal digits.
+CFDI_UUID_RE = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$")
+MAX_SENDER_NAME = 100
+YES = frozenset({"si", "s", "yes", "y", "1", "x", "true", "verdadero"})
+NO = frozenset({"", "no", "n", "0", "false", "falso"})
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,9 @@ class Column:
     parse: Parser
     aliases: tuple[str, ...] = ()
     required: bool = True
+    # The record keys of a column that fills several (Remitente: name and address); its parser
+    # returns one value for each. Empty: the column fills `field`.
+    fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,17 +128,96 @@ def _optional_day(value: object) -> Any:
     return normalize.day(value) if normalize.text(value) else None
 
 
+def _sender(value: object) -> tuple[str, str]:
+    """`Cobranza Bajío <cobranza@bajio.mx>` or just the address → (name, address); ("", "")
+    for an empty cell. It becomes the From header: one address, no line break, no encoded word.
+    `getaddresses` reads it since it sees every address, where `parseaddr` takes the first.
+    """
+    shown = value.strip() if isinstance(value, str) else normalize.text(value)
+    if not shown:
+        return "", ""
+    if not shown.isprintable():  # CR, LF, U+2028…: refused, and never echoed raw
+        raise normalize.InvalidValue(
+            "remitente no válido: tiene saltos de línea o caracteres de control"
+        )
+    found = getaddresses([shown])
+    if len(found) != 1:
+        raise normalize.InvalidValue(f"remitente no válido: '{shown}' (solo un correo)")
+    name, address = found[0]
+    if not address or not (shown == address or shown.endswith(f"<{address}>")):
+        raise normalize.InvalidValue(
+            f"remitente no válido: '{shown}' (usa Nombre <correo@dominio> o solo el correo)"
+        )
+    name = " ".join(name.split())
+    if "@" in name or "=?" in name:  # a name that looks like another address, or encodes one
+        raise normalize.InvalidValue(
+            f"remitente no válido: '{shown}' (el nombre no puede llevar @ ni =?)"
+        )
+    if len(name) > MAX_SENDER_NAME:
+        raise normalize.InvalidValue(f"nombre del remitente de más de {MAX_SENDER_NAME} caracteres")
+    return name, emails.address(address)
+
+
+def _addresses(value: object) -> str:
+    """`a@x.mx; B@Y.MX,` → `a@x.mx;B@y.mx`, stored joined as the catalog's; "" for none."""
+    text = normalize.text(value)
+    return emails.join(emails.address_list(text)) if text.strip(" ;,") else ""
+
+
+def _yes_no(value: object) -> bool:
+    """`Sí`/`No`, `yes`/`no`, `1`/`0`, `x`, an Excel TRUE/FALSE; an empty cell is No."""
+    key = normalize.header_key(value)
+    if key in YES or key in NO:
+        return key in YES
+    shown = CONTROL_RE.sub("?", normalize.text(value))[:30]
+    raise normalize.InvalidValue(f"'{shown}' no válido: usa Sí o No")
+
+
+def _cfdi_uuid(value: object) -> str:
+    """The folio fiscal in upper case (`6f1c…` → `6F1C…`); "" when the file has none."""
+    text = normalize.text(value).upper()
+    if not text:
+        return ""
+    if CONTROL_RE.search(text):
+        raise normalize.InvalidValue("tiene caracteres de control (no imprimibles)")
+    if not CFDI_UUID_RE.match(text):
+        shown = text[:40] + ("…" if len(text) > 40 else "")
+        raise normalize.InvalidValue(
+            f"UUID '{shown}' no válido: el folio fiscal son 32 letras A-F y dígitos en grupos "
+            "de 8-4-4-4-12, como 6F1C2D3E-4A5B-4C6D-8E7F-0A1B2C3D4E5F"
+        )
+    return text
+
+
 COMPANY_COLUMNS = (
     Column("code", "Sociedad", normalize.company_code),
     Column("name", "Nombre", _text(200, required=True), ("nombresociedad", "razonsocial")),
     Column("tax_id", "RFC", _text(20), required=False),
     Column("address", "Dirección", _text(1000), ("domicilio",), required=False),
     Column("currency", "Moneda", normalize.currency, required=False),
+    Column(
+        "sender",
+        "Remitente",
+        _sender,
+        ("sender", "de", "from"),
+        required=False,
+        fields=("sender_name", "sender_email"),
+    ),
     Column("reply_to", "ResponderA", payments.reply_to, ("replyto", "correorespuesta"), False),
+    Column("cc", "CC", _addresses, ("concopia",), required=False),
+    Column("bcc", "CCO", _addresses, ("bcc", "concopiaoculta"), required=False),
     Column("bank", "Banco", _text(100), required=False),
     Column("account", "Cuenta", _text(40), ("nocuenta", "numerocuenta"), required=False),
     Column("clabe", "CLABE", payments.clabe, ("clabeinterbancaria",), required=False),
     Column("payment_reference", "Referencia", payments.reference, ("referenciapago",), False),
+    Column(
+        "attach_open_items",
+        "AdjuntarPartidas",
+        _yes_no,
+        ("adjuntarpartidasabiertas",),
+        required=False,
+    ),
+    Column("attach_invoices", "AdjuntarFacturas", _yes_no, required=False),
 )
 CUSTOMER_COLUMNS = (
     Column("company_code", "Sociedad", normalize.company_code),
@@ -150,6 +238,7 @@ OPEN_ITEM_COLUMNS = (
     Column("amount", "Importe", normalize.amount),
     Column("open_amount", "Saldo", normalize.amount, ("importeabierto",)),
     Column("currency", "Moneda", normalize.currency),
+    Column("cfdi_uuid", "UUID", _cfdi_uuid, ("foliofiscal", "uuidcfdi", "cfdi"), required=False),
 )
 
 
@@ -191,10 +280,15 @@ def parse_rows(
             index = positions[column.field]
             cell = cells[index] if index < len(cells) else None
             try:
-                record[column.field] = column.parse(cell)
+                value = column.parse(cell)
             except normalize.InvalidValue as exc:
                 errors.append(RowError(number, table.headers[index] or column.title, str(exc)))
                 row_ok = False
+                continue
+            if column.fields:
+                record.update(zip(column.fields, value, strict=True))
+            else:
+                record[column.field] = value
         if row_ok:
             records.append((number, record))
     return records, errors
@@ -341,9 +435,12 @@ KINDS: dict[str, Kind] = {
         COMPANY_COLUMNS,
         import_companies,
         "Las sociedades nuevas se agregan y las existentes se actualizan; una columna que "
-        "no viene en el archivo deja ese dato como estaba. ResponderA es el correo al que "
-        "responden los clientes; Banco, Cuenta y CLABE son los datos para pago, y Referencia "
-        "dice qué indica el cliente al pagar: NoCliente (si se deja vacía) o RFC.",
+        "no viene en el archivo deja ese dato como estaba. Remitente es quien envía los correos "
+        "de la sociedad: Nombre <correo@dominio> o solo el correo (vacía: el remitente del "
+        "sistema). ResponderA es el correo al que responden los clientes; CC y CCO, los correos "
+        "que reciben copia de cada envío (separados por ;). Banco, Cuenta y CLABE son los datos "
+        "para pago, y Referencia dice qué indica el cliente al pagar: NoCliente (si se deja "
+        "vacía) o RFC. AdjuntarPartidas y AdjuntarFacturas: Sí o No (vacía es No).",
         "plantilla_sociedades.xlsx",
     ),
     "customers": Kind(
@@ -360,8 +457,9 @@ KINDS: dict[str, Kind] = {
         OPEN_ITEM_COLUMNS,
         import_open_items,
         "Es una foto completa: reemplaza todas las partidas abiertas de cada sociedad "
-        "que aparece en el archivo. Los clientes deben existir. Antes de aplicarlo se muestra "
-        "el efecto por sociedad, y la última importación de cada sociedad se puede deshacer.",
+        "que aparece en el archivo. Los clientes deben existir. UUID (opcional) es el folio "
+        "fiscal del CFDI de la factura. Antes de aplicarlo se muestra el efecto por sociedad, y "
+        "la última importación de cada sociedad se puede deshacer.",
         "plantilla_partidas_abiertas.xlsx",
         replaces=True,
     ),

@@ -170,6 +170,106 @@ def test_bad_payment_details_are_row_errors_and_nothing_is_saved(
         assert session.get_one(Company, "SM02").clabe == ""
 
 
+SENDER_HEADERS = ["Sociedad", "Nombre", "Remitente", "CC", "BCC", "Adjuntar Partidas",
+                  "AdjuntarFacturas"]  # fmt: skip
+
+
+def sender_details(sessions: sessionmaker[Session], code: str) -> tuple[object, ...]:
+    with sessions() as session:
+        company = session.get_one(Company, code)
+        return (
+            company.sender_name,
+            company.sender_email,
+            company.cc,
+            company.bcc,
+            company.attach_open_items,
+            company.attach_invoices,
+        )
+
+
+def test_companies_import_the_sender_copies_and_attachments(
+    sessions: sessionmaker[Session], companies: None
+) -> None:
+    content = xlsx(
+        SENDER_HEADERS,
+        [
+            ["SM02", "Bajío", "Cobranza Bajío <Cobranza@Bajio.EXAMPLE>",
+             "a@bajio.example; B@BAJIO.example ,a@bajio.example;", "auditoria@bajio.example",
+             "Sí", "no"],
+            ["SM09", "Nueva", " pagos@nueva.example ", "", "", "x", ""],
+            ["SU01", "Aqua USA", '"Aqua, Inc." <ar@aqua.example>', "", " ; ", True, 1],
+        ],
+    )  # fmt: skip
+    result = run(sessions, "companies", "s.xlsx", content)
+    assert result.ok, result.errors
+    assert sender_details(sessions, "SM02") == (
+        "Cobranza Bajío",
+        "Cobranza@bajio.example",
+        "a@bajio.example;B@bajio.example",
+        "auditoria@bajio.example",
+        True,
+        False,
+    )
+    assert sender_details(sessions, "SM09") == ("", "pagos@nueva.example", "", "", True, False)
+    assert sender_details(sessions, "SU01") == ("Aqua, Inc.", "ar@aqua.example", "", "", True, True)
+
+
+@pytest.mark.parametrize(
+    ("cells", "error"),
+    [
+        (["Cobranza <cobranza@bajio>", "", "", "", ""],
+         "Remitente: correo no válido: 'cobranza@bajio'"),
+        (["a@bajio.example; b@bajio.example", "", "", "", ""],
+         "Remitente: remitente no válido: 'a@bajio.example; b@bajio.example' (solo un correo)"),
+        (["Juan <a@bajio.example>, Ana <b@bajio.example>", "", "", "", ""],
+         "Remitente: remitente no válido: 'Juan <a@bajio.example>, Ana <b@bajio.example>' "
+         "(solo un correo)"),
+        (["Cobranza <a@bajio.example", "", "", "", ""],
+         "Remitente: remitente no válido: 'Cobranza <a@bajio.example' (usa Nombre "
+         "<correo@dominio> o solo el correo)"),
+        (['"jefe@banco.example" <a@bajio.example>', "", "", "", ""],
+         "Remitente: remitente no válido: '\"jefe@banco.example\" <a@bajio.example>' (el "
+         "nombre no puede llevar @ ni =?)"),
+        (["=?utf-8?q?Cobranza=0D=0A?= <a@bajio.example>", "", "", "", ""],
+         "Remitente: remitente no válido: '=?utf-8?q?Cobranza=0D=0A?= <a@bajio.example>'"
+         " (el nombre no puede llevar @ ni =?)"),
+        (["Cobranza\r\nBcc: x@y.example <a@bajio.example>", "", "", "", ""],
+         "Remitente: remitente no válido: tiene saltos de línea o caracteres de control"),
+        (["", "a@bajio.example; nadie", "", "", ""], "CC: correo no válido: 'nadie'"),
+        (["", "", "ok@bajio.example, @bajio.example", "", ""],
+         "BCC: correo no válido: '@bajio.example'"),
+        (["", "", "", "tal vez", ""], "Adjuntar Partidas: 'tal vez' no válido: usa Sí o No"),
+    ],
+)  # fmt: skip
+def test_a_bad_sender_copy_or_attachment_flag_is_a_row_error_and_nothing_is_saved(
+    sessions: sessionmaker[Session], companies: None, cells: list[str], error: str
+) -> None:
+    rows = [["SM02", "Bien", "cobranza@bajio.example", "", "", "", ""], ["SM09", "Mal", *cells]]
+
+    result = run(sessions, "companies", "s.xlsx", xlsx(SENDER_HEADERS, rows))
+
+    assert [str(e) for e in result.errors] == [f"Fila 3, {error}"]
+    assert sender_details(sessions, "SM02") == ("", "", "", "", False, False)
+    with sessions() as session:
+        assert session.get(Company, "SM09") is None
+
+
+def test_a_companies_file_without_the_sender_columns_keeps_the_stored_values(
+    sessions: sessionmaker[Session], companies: None
+) -> None:
+    stored = ["SM02", "S", "Cobranza <cobranza@bajio.example>", "a@bajio.example", "", "sí", "sí"]
+    assert run(sessions, "companies", "s.xlsx", xlsx(SENDER_HEADERS, [stored])).ok
+    expected = ("Cobranza", "cobranza@bajio.example", "a@bajio.example", "", True, True)
+
+    assert run(sessions, "companies", "s.csv", b"Sociedad,Nombre\nSM02,Otro\nSM09,N\n").ok
+
+    assert sender_details(sessions, "SM02") == expected
+    assert sender_details(sessions, "SM09") == ("", "", "", "", False, False)
+    # A column in the file sets what it says, an empty cell too: no sender, no copies.
+    assert run(sessions, "companies", "s.csv", b"Sociedad,Nombre,Remitente,CC\nSM02,O,,\n").ok
+    assert sender_details(sessions, "SM02") == ("", "", "", "", True, True)
+
+
 def test_customers_are_normalised_and_upserted(
     sessions: sessionmaker[Session], customers: None
 ) -> None:
@@ -375,6 +475,52 @@ def test_open_items_are_typed_and_replace_only_their_sociedades(
     ]
 
 
+def uuids(sessions: sessionmaker[Session]) -> dict[str, str]:
+    with sessions() as session:
+        return dict(session.execute(sa.select(OpenItem.doc_no, OpenItem.cfdi_uuid)).all())
+
+
+@pytest.mark.parametrize("header", ["UUID", "Folio fiscal", "UUID CFDI", "cfdi"])
+def test_open_items_take_the_cfdi_uuid_in_upper_case(
+    sessions: sessionmaker[Session], customers: None, header: str
+) -> None:
+    rows = [
+        [*item(Documento="1"), " 6f1c2d3e-4a5b-4c6d-8e7f-0a1b2c3d4e5f "],
+        [*item(Documento="2"), ""],
+        [*item(Documento="3"), "AB12CD34-0000-4FFF-A000-123456789ABC"],
+    ]
+    assert run(sessions, "open-items", "p.xlsx", xlsx([*ITEM_HEADERS, header], rows)).ok
+    assert uuids(sessions) == {
+        "1": "6F1C2D3E-4A5B-4C6D-8E7F-0A1B2C3D4E5F",
+        "2": "",
+        "3": "AB12CD34-0000-4FFF-A000-123456789ABC",
+    }
+    assert run(sessions, "open-items", "p.xlsx", xlsx(ITEM_HEADERS, [item(Documento="4")])).ok
+    assert uuids(sessions) == {"4": ""}
+
+
+def test_a_malformed_uuid_is_a_row_error_and_nothing_is_saved(
+    sessions: sessionmaker[Session], customers: None
+) -> None:
+    rows = [
+        [*item(Documento="1"), "6F1C2D3E-4A5B-4C6D-8E7F-0A1B2C3D4E5F"],
+        [*item(Documento="2"), "6F1C2D3E4A5B4C6D8E7F0A1B2C3D4E5F"],
+        [*item(Documento="3"), "6F1C2D3E-4A5B-4C6D-8E7F-0A1B2C3D4E5G"],
+        [*item(Documento="4"), "A-1"],
+    ]
+    result = run(sessions, "open-items", "p.xlsx", xlsx([*ITEM_HEADERS, "UUID"], rows))
+    rule = (
+        "no válido: el folio fiscal son 32 letras A-F y dígitos en grupos de 8-4-4-4-12, como "
+        "6F1C2D3E-4A5B-4C6D-8E7F-0A1B2C3D4E5F"
+    )
+    assert [str(e) for e in result.errors] == [
+        f"Fila 3, UUID: UUID '6F1C2D3E4A5B4C6D8E7F0A1B2C3D4E5F' {rule}",
+        f"Fila 4, UUID: UUID '6F1C2D3E-4A5B-4C6D-8E7F-0A1B2C3D4E5G' {rule}",
+        f"Fila 5, UUID: UUID 'A-1' {rule}",
+    ]
+    assert count(sessions, OpenItem) == 0
+
+
 def test_bad_open_items_leave_the_previous_snapshot(
     sessions: sessionmaker[Session], customers: None
 ) -> None:
@@ -439,11 +585,16 @@ def test_the_companies_template_has_the_payment_columns() -> None:
         "RFC",
         "Dirección",
         "Moneda",
+        "Remitente",
         "ResponderA",
+        "CC",
+        "CCO",
         "Banco",
         "Cuenta",
         "CLABE",
         "Referencia",
+        "AdjuntarPartidas",
+        "AdjuntarFacturas",
     ]
 
 
@@ -460,6 +611,7 @@ def test_templates_have_the_expected_columns() -> None:
         "Importe",
         "Saldo",
         "Moneda",
+        "UUID",
     ]
     assert table.rows == []
 
