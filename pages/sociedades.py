@@ -34,25 +34,7 @@ draft, slots = form.form(
 checked = companies.check(code, draft)
 form.problems(checked, slots)
 
-if st.button("Grabar", type="primary", icon=":material/save:"):
-    if not checked.ok:
-        form.problem_list(checked, "No se grabó nada; corrige esto primero:")
-    else:
-        try:
-            with ui.session() as session, session.begin():
-                changed = companies.save(
-                    session, code, draft, data_dir=settings.data_dir, by=ui.actor()
-                )
-        except InvalidValue as exc:
-            ui.refuse(exc)
-        else:
-            st.session_state[f"logo-gen-{code}"] = st.session_state.get(f"logo-gen-{code}", 0) + 1
-            ui.report(
-                True,
-                f"Sociedad {code} grabada. Cambió: {', '.join(changed)}."
-                if changed
-                else f"Sociedad {code} grabada; no había cambios.",
-            )
+form.save_button(code, draft, checked)
 
 st.subheader("Vista previa")
 st.caption("El correo y el PDF de un cliente con lo que dice el formulario, grabado o no.")

@@ -22,6 +22,7 @@ Slots = dict[str, DeltaGenerator]
 REFERENCE_NAMES = {payments.CUSTOMER_NO: "No. Cliente", payments.TAX_ID: "RFC"}
 PDF_SCALE = 1.5  # pixels per PDF point: a letter page 918 px wide, sharp in half the screen
 EMAIL_HEIGHT = 640
+SAVED = "sociedad-grabada"
 # The uploaders' own limits, drawn over the app-wide "XLSX, CSV" (lib.ui.UPLOADER_TEXTS).
 UPLOADER_LIMITS = {
     "sociedad-logo": f"Hasta {companies.MAX_LOGO_BYTES // (1024 * 1024)} MB · PNG, JPEG",
@@ -197,6 +198,32 @@ def _templates(
         listed = {"Dato": names, "Qué es": list(mail_templates.PLACEHOLDERS.values())}
         st.table(pd.DataFrame(listed).set_index("Dato"))
     return typed
+
+
+def save_button(code: str, draft: companies.Draft, checked: companies.Checked) -> None:
+    """Grabar, with what it did right under it: the form is long, and a notice on top of the
+    page would be out of view."""
+    if st.button("Grabar", type="primary", icon=":material/save:"):
+        if not checked.ok:
+            problem_list(checked, "No se grabó nada; corrige esto primero:")
+            return
+        try:
+            with session() as current, current.begin():
+                changed = companies.save(
+                    current, code, draft, data_dir=settings().data_dir, by=actor()
+                )
+        except InvalidValue as exc:
+            refuse(exc)
+            return
+        st.session_state[f"logo-gen-{code}"] = st.session_state.get(f"logo-gen-{code}", 0) + 1
+        st.session_state[SAVED] = (
+            f"Sociedad {code} grabada. Cambió: {', '.join(changed)}."
+            if changed
+            else f"Sociedad {code} grabada; no había cambios."
+        )
+        st.rerun()
+    if saved := st.session_state.pop(SAVED, None):
+        st.success(literal(saved))
 
 
 def problems(checked: companies.Checked, slots: Slots) -> None:
