@@ -29,7 +29,7 @@ with ui.session() as session:
     sample = companies.sample_customer(session, code)
 
 draft, slots = form.form(
-    code, stored, has_logo=form.stored_logo(code), invoices=form.invoice_count(code)
+    code, stored, current_logo=form.stored_logo(code), invoices=form.invoice_count(code)
 )
 checked = companies.check(code, draft)
 form.problems(checked, slots)

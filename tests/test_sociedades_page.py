@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from lib.models import AuditEvent, Company, CompanyTemplate
 from tests.support import seed_catalog
+from tests.test_companies import image
 from tests.test_pages import start
 from tests.test_security import open_url
 
@@ -123,6 +127,7 @@ def test_the_preview_shows_the_draft_before_grabar(page: AppTest, database) -> N
     assert "**Para:** old@y.mx" in headers
     assert "**Adjuntos:** 1004273\\_" in headers
     assert [b.label for b in page.get("download_button")] == ["Descargar PDF"]
+    assert [i.captions for i in page.get("image")] == [["Página 1 de 1"]]
     assert not page.info  # the preview is of what the form says now
     with database() as session:
         assert session.get(CompanyTemplate, ("SM02", "es")) is None
@@ -142,3 +147,49 @@ def test_a_problem_means_no_preview(page: AppTest) -> None:
         page.error[-1].value
     )
     assert not page.get("download_button")
+
+
+def test_a_logo_uploaded_is_saved_with_grabar_then_removed(page: AppTest, app_env) -> None:
+    logos = Path(app_env["DATA_DIR"]) / "logos"
+    logo, _ = page.get("file_uploader")
+    logo.set_value(("logo.png", image("PNG"), "image/png"))
+    click(page, "Grabar")
+    assert texts(page.success) == ["Sociedad SM02 grabada. Cambió: Datos › Logotipo."]
+    assert [p.name for p in logos.iterdir()] == ["SM02.png"]
+    assert [i.captions for i in page.get("image")] == [["Logotipo actual"]]
+
+    page.checkbox(key="sociedad-SM02-quitar-logo-1").check()
+    click(page, "Grabar")
+    assert texts(page.success) == ["Sociedad SM02 grabada. Cambió: Datos › Logotipo."]
+    assert list(logos.iterdir()) == []
+
+
+def test_a_logo_that_is_not_an_image_is_refused_under_its_field(page: AppTest, app_env) -> None:
+    logo, _ = page.get("file_uploader")
+    logo.set_value(("logo.png", b"GIF89a no", "image/png"))
+    page.run()
+    assert texts(page.error) == ["No es una imagen PNG ni JPEG."]
+    assert not (Path(app_env["DATA_DIR"]) / "logos").exists()
+
+
+def test_a_zip_of_invoices_is_loaded_and_counted(page: AppTest, app_env, database) -> None:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("F-1001.pdf", b"%PDF-1.4 factura")
+        zipped.writestr("F-1001.xml", b"<cfdi/>")
+        zipped.writestr("notas.txt", b"no")
+    _, invoices = page.get("file_uploader")
+    invoices.set_value(("facturas.zip", archive.getvalue(), "application/zip"))
+    page.run()
+    click(page, "Cargar facturas")
+
+    assert texts(page.success) == [
+        "Se guardaron 2 facturas. Omitidos (solo se guardan archivos .pdf y .xml, uno por "
+        "nombre): notas.txt."
+    ]
+    assert "2 facturas cargadas" in " ".join(texts(page.caption))
+    with database() as session:
+        (event,) = session.scalars(sa.select(AuditEvent).where(AuditEvent.entity == "company"))
+    assert (event.action, json.loads(event.details)) == (
+        "invoice_upload", {"guardadas": 2, "omitidos": ["notas.txt"]}
+    )  # fmt: skip

@@ -8,6 +8,7 @@ the admin types, and Vista previa renders the values on screen, saved or not.
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -51,9 +52,9 @@ def _text(where: DeltaGenerator, slots: Slots, code: str, name: str, value: str,
     return typed
 
 
-def form(code: str, stored: companies.Draft, *, has_logo: bool, invoices: int) -> tuple[
-    companies.Draft, Slots
-]:  # fmt: skip
+def form(
+    code: str, stored: companies.Draft, *, current_logo: Path | None, invoices: int
+) -> tuple[companies.Draft, Slots]:
     """The sociedad's settings in five tabs; the draft as typed, and a slot under each field for
     its problem (filled once the whole form is checked)."""
     slots: Slots = {}
@@ -68,7 +69,7 @@ def form(code: str, stored: companies.Draft, *, has_logo: bool, invoices: int) -
                        help="Puede quedar vacío para una sociedad extranjera.")  # fmt: skip
         address = _text(left, slots, code, "address", stored.address)
         currency = _text(right, slots, code, "currency", stored.currency, max_chars=3)
-        logo, remove_logo = _logo(code, slots, has_logo)
+        logo, remove_logo = _logo(code, slots, current_logo)
     with sender:
         left, right = st.columns(2)
         mail_from = settings().mail_from
@@ -116,8 +117,11 @@ def form(code: str, stored: companies.Draft, *, has_logo: bool, invoices: int) -
     return draft, slots
 
 
-def _logo(code: str, slots: Slots, has_logo: bool) -> tuple[bytes | None, bool]:
+def _logo(code: str, slots: Slots, current: Path | None) -> tuple[bytes | None, bool]:
     generation = st.session_state.get(f"logo-gen-{code}", 0)
+    has_logo = current is not None
+    if current is not None:
+        st.image(str(current), caption="Logotipo actual", width=160)
     with st.container(key="sociedad-logo"):
         upload = st.file_uploader(
             "Logotipo",
@@ -281,5 +285,5 @@ def drawn_pages(shown: message.Ready) -> list[bytes]:
     return thumbnails.pages(shown.pdf, PDF_SCALE)
 
 
-def stored_logo(code: str) -> bool:
-    return pdf.logo_for(settings().data_dir, code) is not None
+def stored_logo(code: str) -> Path | None:
+    return pdf.logo_for(settings().data_dir, code)
