@@ -111,8 +111,10 @@ def form(
         )  # fmt: skip
         _invoices(code, invoices)
     draft = companies.Draft(
-        name, tax_id, address, currency, sender_name, sender_email, reply_to, cc, bcc, bank,
-        account, clabe, reference, attach_open_items, attach_invoices, typed, logo, remove_logo,
+        name=name, tax_id=tax_id, address=address, currency=currency, sender_name=sender_name,
+        sender_email=sender_email, reply_to=reply_to, cc=cc, bcc=bcc, bank=bank, account=account,
+        clabe=clabe, payment_reference=reference, attach_open_items=attach_open_items,
+        attach_invoices=attach_invoices, templates=typed, logo=logo, remove_logo=remove_logo,
     )  # fmt: skip
     return draft, slots
 
