@@ -552,9 +552,8 @@ def _statement(args: argparse.Namespace) -> int:
         logo = pdf.logo_for(settings.data_dir, built.company.code)
         content = pdf.html(built, logo=logo, issued=today).encode("utf-8")
     else:
-        content = message.ready(
-            built, (), data_dir=settings.data_dir, mail_from=settings.mail_from, sent_on=today
-        ).pdf
+        logo = pdf.logo_for(settings.data_dir, built.company.code)
+        content = pdf.render(built, logo=logo, issued=today)
     output = args.output or Path(name if args.format == "pdf" else name.replace(".pdf", ".html"))
     try:
         output.write_bytes(content)

@@ -53,8 +53,9 @@ COMPANIES = (
         1.0,
     ),
 )
-# Datos para pago and contact of each sociedad: SM05's customers quote their RFC, the others
-# their No. Cliente; the US one has a bank account but no CLABE.
+# Datos para pago, contact and sender of each sociedad: SM05's customers quote their RFC, the
+# others their No. Cliente; the US one has a bank account but no CLABE. SM02 sends from its own
+# mailbox with the open items as Excel; SU01 under its own name from MAIL_FROM's address.
 PAYMENT_DETAILS = {
     "SM02": {
         "reply_to": "cobranza@solucioneshidraulicas.example",
@@ -62,6 +63,9 @@ PAYMENT_DETAILS = {
         "account": "0118359012",
         "clabe": "012180001183590124",
         "payment_reference": "customer_no",
+        "sender_name": "Cobranza Soluciones Hidráulicas",
+        "sender_email": "cobranza@solucioneshidraulicas.example",
+        "attach_open_items": True,
     },
     "SM05": {
         "reply_to": "cobranza@tuberiaspenasco.example",
@@ -76,6 +80,7 @@ PAYMENT_DETAILS = {
         "account": "4381 2290 7765",
         "clabe": "",
         "payment_reference": "customer_no",
+        "sender_name": "Aqua Systems Collections",
     },
 }
 MANUAL_CUSTOMERS = ("1006210", "1004273")

@@ -32,6 +32,7 @@ ITEM_COLUMNS = (
     "doc_date",
     "due_date",
     "reference",
+    "cfdi_uuid",
     "amount",
     "open_amount",
     "currency",

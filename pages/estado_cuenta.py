@@ -30,8 +30,7 @@ with st.form("vista-previa"):
                     company or "",
                     customer,
                     cutoff,
-                    data_dir=ui.settings().data_dir,
-                    mail_from=ui.settings().mail_from,
+                    options=message.Options.of(ui.settings()),
                     today=ui.settings().today(),
                 )
         except InvalidValue as exc:

@@ -250,7 +250,7 @@ def test_candidates_take_the_same_queries_for_many_marked_customers(
 def test_preview_carries_the_customers_marks(sessions: sessionmaker[Session], tmp_path) -> None:
     add_catalog(sessions)
     day = date(2026, 12, 31)
-    options = {"data_dir": tmp_path, "mail_from": "a@e.example", "today": day}
+    options = {"options": message.Options(tmp_path, "a@e.example"), "today": day}
     with sessions() as session:
         shown = message.preview(session, "SM02", "1006210", day, **options)
         clean = message.preview(session, "SM02", "1000001", day, **options)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -112,7 +113,9 @@ def test_an_exchange_online_ndr_read_through_graph_turns_the_customer_partial(
     with catalog() as session:
         (item,) = runs.items(session, run_id)
     ndr = report("exchange_online.eml", "cxp@pena.example", str(item.message_id))
-    server.stored = [StoredMessage("AAMk-ndr", "2026-12-02T10:00:00Z", ndr)]
+    # Received after the send, whatever today is: the check reads from the sends it watches.
+    received = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    server.stored = [StoredMessage("AAMk-ndr", received, ndr)]
     checking = replace(settings, bounces=config.BounceCheck(source="graph"))
     checker = bounce_check.Checker(catalog, checking, inbox(graph),
                                    transport=graph_transport(graph), pacer=pacing.Pacer(0),

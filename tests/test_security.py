@@ -187,10 +187,8 @@ def assert_no_injected_header(message: EmailMessage, *, also: frozenset[str] = f
 
 
 def compose(statement: statements.Statement, recipients: tuple[str, ...] = ("a@b.mx",)):
-    return message.ready(
-        statement, recipients, data_dir=Path("/no-logos"), mail_from="Cobranza <c@bajio.example>",
-        sent_on=date(2026, 11, 29),
-    ).message  # fmt: skip
+    options = message.Options(Path("/no-logos"), "Cobranza <c@bajio.example>")
+    return message.ready(statement, recipients, options=options, sent_on=date(2026, 11, 29)).message
 
 
 @pytest.mark.parametrize("hostile", INJECTIONS)

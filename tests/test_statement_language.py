@@ -153,8 +153,7 @@ def test_vista_previa_uses_the_customers_language(sessions, english, tmp_path) -
             "SM02",
             "1006210",
             CUTOFF,
-            data_dir=tmp_path,
-            mail_from="a@b.mx",
+            options=message.Options(tmp_path, "a@b.mx"),
             today=date(2026, 11, 28),
         )
     assert shown.subject.startswith("Account statement as of 03/02/2020")

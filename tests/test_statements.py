@@ -574,8 +574,7 @@ def test_email_headers_recipients_body_and_attachment(sessions, ledger, tmp_path
     ready = message.ready(
         statement,
         ("cobranza@pena.mx", "pagos@pena.mx"),
-        data_dir=tmp_path,
-        mail_from="Cobranza <cobranza@empresa.example>",
+        options=message.Options(tmp_path, "Cobranza <cobranza@empresa.example>"),
         sent_on=date(2026, 11, 28),
     )
     parsed = message_from_bytes(ready.message.as_bytes(), policy=policy.default)
@@ -607,7 +606,10 @@ def test_a_sociedad_template_override_cannot_break_the_subject_header(
     )
     statement = build(sessions)
     email = message.ready(
-        statement, ("a@b.mx",), data_dir=tmp_path, mail_from="a@b.mx", sent_on=date(2026, 11, 28)
+        statement,
+        ("a@b.mx",),
+        options=message.Options(tmp_path, "a@b.mx"),
+        sent_on=date(2026, 11, 28),
     ).message
     assert email["Subject"] == "Saldo MXN $4,434.81 · USD $99.99 Bcc: intruso@x.mx"
     assert email["Bcc"] is None
@@ -623,8 +625,7 @@ def test_preview_gathers_recipients_subject_and_pdf(sessions, ledger, tmp_path) 
             "SM02",
             "1006210",
             CUTOFF,
-            data_dir=tmp_path,
-            mail_from="a@b.mx",
+            options=message.Options(tmp_path, "a@b.mx"),
             today=date(2026, 11, 28),
         )
     assert shown.recipients == ("cobranza@pena.mx", "pagos@pena.mx")
@@ -673,8 +674,7 @@ def email_of(statement: statements.Statement, tmp_path) -> message.Ready:
     return message.ready(
         statement,
         ("cobranza@pena.mx",),
-        data_dir=tmp_path,
-        mail_from="Cobranza <cobranza@empresa.example>",
+        options=message.Options(tmp_path, "Cobranza <cobranza@empresa.example>"),
         sent_on=date(2026, 11, 28),
     )
 
@@ -776,10 +776,10 @@ def test_the_email_carries_the_payment_block_the_contact_and_a_reply_to(
     assert f"\n\n{block}\n" in text
     assert f"responda a este correo o escriba a {CONTACT}." in text
     assert (
-        "<p>Datos para pago:<br>Banco: BBVA México<br>Cuenta: 0118359012<br>"
-        f"CLABE: {CLABE}<br>Referencia: 1006210<br>"
+        "<p><strong>Datos para pago</strong><br>\nBanco: BBVA México<br>"
+        f"Cuenta: 0118359012<br>CLABE: {CLABE}<br>Referencia: 1006210</p>"
     ) in html
-    assert f"escriba a {CONTACT}." in html
+    assert f'escriba a <a href="mailto:{CONTACT}">{CONTACT}</a>.' in html
 
 
 def test_a_sociedad_template_can_use_the_payment_fields(sessions, ledger, tmp_path) -> None:

@@ -140,7 +140,7 @@ def test_the_trial_reaches_the_analyst_alone_with_the_customers_pdf_marked_as_a_
     )
     assert "Estimado cliente PEÑA & HIJOS:" in body
     html = email.get_body(preferencelist=("html",)).get_content()
-    assert "<p>PRUEBA: este es el correo" in html
+    assert "<strong>PRUEBA: este es el correo" in html.split("Estimado cliente")[0]
     assert "PEÑA &amp; HIJOS" in html
     attachment = next(email.iter_attachments())
     assert attachment.get_filename() == f"1006210_{smtp_settings.today():%Y%m%d}.pdf"
@@ -153,9 +153,10 @@ def test_the_trial_is_the_email_the_send_would_build_but_for_its_address_and_mar
     send(seeded, smtp_settings)
 
     with seeded() as session:
-        real = message.preview(session, "SM02", "1006210", CUTOFF, data_dir=smtp_settings.data_dir,
-                               mail_from=smtp_settings.mail_from,
-                               today=smtp_settings.today())  # fmt: skip
+        options = message.Options(smtp_settings.data_dir, smtp_settings.mail_from)
+        real = message.preview(
+            session, "SM02", "1006210", CUTOFF, options=options, today=smtp_settings.today()
+        )
     email = server.received[0].message
     assert email["Subject"] == trial.SUBJECT_PREFIX + real.subject
     text = email.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")

@@ -6,7 +6,7 @@ import base64
 import time
 from collections.abc import Callable
 from email.message import EmailMessage
-from email.utils import getaddresses
+from email.utils import getaddresses, parseaddr
 from typing import Any
 from urllib.parse import quote
 
@@ -94,33 +94,57 @@ class Graph:
 
 
 def graph_payload(message: EmailMessage) -> dict[str, Any]:
-    """The `sendMail` body: subject, recipients, the HTML (or text) body, the attachments."""
+    """The `sendMail` body: subject, From (when a sociedad sends as its own mailbox), the
+    recipients, the HTML (or text) body, the attachments and the inline logo."""
     body = message.get_body(preferencelist=("html", "plain"))
-    attachments = [
-        {
-            "@odata.type": "#microsoft.graph.fileAttachment",
-            "name": part.get_filename() or "adjunto",
-            "contentType": part.get_content_type(),
-            "contentBytes": base64.b64encode(part.get_payload(decode=True) or b"").decode("ascii"),
-        }
-        for part in message.iter_attachments()
-    ]
-    return {
-        "message": {
-            "subject": str(message["Subject"]),
-            "body": {
-                "contentType": "HTML" if body and body.get_content_subtype() == "html" else "Text",
-                "content": body.get_content() if body else "",
-            },
-            "toRecipients": [
-                {"emailAddress": {"address": address}}
-                for _, address in getaddresses(message.get_all("To", []))
-            ],
-            "internetMessageId": str(message["Message-ID"]),
-            "attachments": attachments,
+    attachments = [_attachment(part) for part in message.iter_attachments()]
+    if body is not None and body.get_content_subtype() == "html":
+        attachments += [_attachment(part, inline=True) for part in _inline_parts(message)]
+    payload: dict[str, Any] = {
+        "subject": str(message["Subject"]),
+        "body": {
+            "contentType": "HTML" if body and body.get_content_subtype() == "html" else "Text",
+            "content": body.get_content() if body else "",
         },
-        "saveToSentItems": False,
+        "toRecipients": _recipients(message, "To"),
+        "internetMessageId": str(message["Message-ID"]),
+        "attachments": attachments,
     }
+    for header, key in (("Cc", "ccRecipients"), ("Bcc", "bccRecipients")):
+        if message[header] is not None:
+            payload[key] = _recipients(message, header)
+    if message["Reply-To"] is not None:
+        payload["replyTo"] = _recipients(message, "Reply-To")
+    name, address = parseaddr(str(message["From"]))
+    payload["from"] = {"emailAddress": {"address": address, **({"name": name} if name else {})}}
+    return {"message": payload, "saveToSentItems": False}
+
+
+def _recipients(message: EmailMessage, header: str) -> list[dict[str, Any]]:
+    return [
+        {"emailAddress": {"address": address}}
+        for _, address in getaddresses(message.get_all(header, []))
+    ]
+
+
+def _inline_parts(message: EmailMessage) -> list[EmailMessage]:
+    return [
+        part
+        for part in message.walk()
+        if part["Content-ID"] is not None and part.get_content_maintype() == "image"
+    ]
+
+
+def _attachment(part: EmailMessage, *, inline: bool = False) -> dict[str, Any]:
+    attachment: dict[str, Any] = {
+        "@odata.type": "#microsoft.graph.fileAttachment",
+        "name": part.get_filename() or ("logo" if inline else "adjunto"),
+        "contentType": part.get_content_type(),
+        "contentBytes": base64.b64encode(part.get_payload(decode=True) or b"").decode("ascii"),
+    }
+    if inline:
+        attachment |= {"isInline": True, "contentId": str(part["Content-ID"]).strip("<>")}
+    return attachment
 
 
 def error_words(response: requests.Response) -> str:

@@ -112,16 +112,42 @@ class Pacer:
         raise DailyLimit(now + DAY)
 
 
-def for_settings(settings: Settings, sessions: sessionmaker[Session]) -> Pacer:
-    """The configured mailbox's pacer: MAIL_RATE_PER_MINUTE and MAIL_DAILY_LIMIT of MAIL_FROM."""
+def for_settings(settings: Settings, sessions: sessionmaker[Session], mailbox: str = "") -> Pacer:
+    """A mailbox's pacer (MAIL_FROM's by default): MAIL_RATE_PER_MINUTE and MAIL_DAILY_LIMIT
+    are each sender mailbox's."""
     if settings.mail_transport == "outbox":
         return Pacer(0)
     return Pacer(
         settings.mail_rate_per_minute,
         daily_limit=settings.mail_daily_limit,
         sessions=sessions,
-        mailbox=parseaddr(settings.mail_from)[1],
+        mailbox=mailbox or parseaddr(settings.mail_from)[1],
     )
+
+
+class Pacers:
+    """One pacer per From address: a sociedad with its own sender mailbox is paced on that
+    mailbox's limits, apart from MAIL_FROM's. A pacer given (tests) paces every From."""
+
+    def __init__(
+        self, settings: Settings, sessions: sessionmaker[Session], given: Pacer | None = None
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.given = given
+        self._by_mailbox: dict[str, Pacer] = {}
+
+    @property
+    def default(self) -> Pacer:
+        return self.of(self.settings.mail_from)
+
+    def of(self, from_header: str) -> Pacer:
+        if self.given is not None:
+            return self.given
+        mailbox = parseaddr(from_header)[1].lower() or parseaddr(self.settings.mail_from)[1]
+        if mailbox not in self._by_mailbox:
+            self._by_mailbox[mailbox] = for_settings(self.settings, self.sessions, mailbox)
+        return self._by_mailbox[mailbox]
 
 
 def _locked(session: Session, mailbox: str) -> MailboxPace:

@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import getaddresses, parseaddr
+from email.utils import parseaddr
 
-from lib.mail import errors, oauth
+from lib.mail import envelope, errors, oauth
 from lib.mail.receipt import Receipt
 
 log = logging.getLogger(__name__)
@@ -88,9 +88,12 @@ class Smtp:
                 connection.close()
 
     def _transaction(self, message: EmailMessage, *, last: bool) -> Receipt:
-        sender = parseaddr(str(message["From"]))[1]
-        recipients = [address for _, address in getaddresses(message.get_all("To", []))]
-        content = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        # The envelope's sender is the configured mailbox, whose bounces the app reads, even
+        # when a sociedad's own address is the message's From.
+        sender = self.options.sender or parseaddr(str(message["From"]))[1]
+        recipients = envelope.recipients(message)
+        wire = envelope.without_bcc(message)
+        content = wire.as_bytes(policy=wire.policy.clone(linesep="\r\n"))
         connection = self._connection_or_unavailable()
         try:
             return self._exchange(connection, sender, recipients, content, last=last)

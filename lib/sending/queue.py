@@ -77,7 +77,8 @@ def claim(session: Session, worker: str, now: datetime, run_id: int | None = Non
 
 def to_sending(session: Session, item_id: int, worker: str, **recorded: Any) -> bool:
     """About to hand the message over: from here on a worker that dies leaves it `uncertain`.
-    `recorded` is what the item keeps of the message (Message-ID, PDF hash, attachment name).
+    `recorded` is what the item keeps of the message (Message-ID, PDF hash, attachment name,
+    what it lacks).
     """
     return _move(
         session,

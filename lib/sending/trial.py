@@ -11,8 +11,10 @@ mailbox: Exchange counts it against the same limits.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from email.message import EmailMessage
+from email.utils import parseaddr
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -58,8 +60,7 @@ def send(
             company,
             customer_no,
             cutoff,
-            data_dir=settings.data_dir,
-            mail_from=settings.mail_from,
+            options=message.Options.of(settings),
             today=settings.today(),
         )
     if not built.recipients:
@@ -84,21 +85,20 @@ def analyst_address(session: Session, username: str) -> str:
 
 
 def addressed(built: message.Ready, to: str, *, mail_from: str) -> EmailMessage:
-    """The customer's email with the analyst as its only recipient, marked as a test."""
+    """The customer's email with the analyst as its only recipient (no CC or BCC of the
+    sociedad's), marked as a test."""
     note = (
         f"PRUEBA: este es el correo que recibiría el cliente {built.statement.customer.code} "
         f"({built.statement.customer.name}) en {emails.join(built.recipients)}. "
         "Solo te llegó a ti; al cliente no se le envió nada."
     )
+    test = replace(built.content, subject=SUBJECT_PREFIX + built.subject)
     return message.compose(
-        SUBJECT_PREFIX + built.subject,
-        f"{note}\n\n{built.body}",
-        built.pdf,
-        built.attachment_name,
-        mail_from=mail_from,
+        test,
+        mail_from=str(built.message["From"] or mail_from),
         to=to,
         reply_to=str(built.message["Reply-To"] or ""),
-        language=built.statement.language,
+        note=note,
     )
 
 
@@ -110,7 +110,7 @@ def _deliver(
 ) -> str:
     """The server's reply; its refusal, absence or the mailbox's daily limit as `InvalidValue`."""
     try:
-        pacing.for_settings(settings, sessions).wait()
+        pacing.for_settings(settings, sessions, parseaddr(str(email["From"]))[1]).wait()
     except pacing.DailyLimit as limit:
         when = formatting.moment(limit.until, settings.timezone)
         raise InvalidValue(

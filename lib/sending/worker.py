@@ -130,7 +130,7 @@ class Worker:
         self.sessions = sessions
         self.settings = settings
         self.transport = transport or transports.transport_for(settings)
-        self.pacer = pacer or pacing.for_settings(settings, sessions)
+        self.pacers = pacing.Pacers(settings, sessions, pacer)
         self.mailbox = mailbox or bounce_check.mailbox_for(settings)
         self.name = name or worker_name()
         self.clock = clock or SystemClock()
@@ -272,7 +272,7 @@ class Worker:
             self.settings,
             self.mailbox,
             transport=self.transport,
-            pacer=self.pacer,
+            pacer=self.pacers.default,
             name=self.name,
             clock=self.clock.now,
         )
@@ -338,18 +338,14 @@ class Worker:
             return _NotSent(ItemStatus.FAILED, NO_ADDRESS)
         try:
             return message.ready(
-                statement,
-                recipients,
-                data_dir=self.settings.data_dir,
-                mail_from=self.settings.mail_from,
-                sent_on=run_date,
+                statement, recipients, options=message.Options.of(self.settings), sent_on=run_date
             )
         except InvalidValue as exc:  # an address no server takes: this customer alone fails
             return _NotSent(ItemStatus.FAILED, str(exc))
 
     def _deliver(self, claimed: queue.Claim, ready: message.Ready) -> Outcome:
         try:
-            self.pacer.wait(len(ready.recipients))
+            self.pacers.of(str(ready.message["From"])).wait(len(ready.envelope_recipients))
         except pacing.DailyLimit as limit:
             reason = self._wait_for_day(limit)
             self._durably(
@@ -364,6 +360,7 @@ class Worker:
                 message_id=str(ready.message["Message-ID"]),
                 pdf_sha256=ready.pdf_sha256,
                 attachment_name=ready.attachment_name,
+                note=ready.note,
             )
         )
         if not marked:
@@ -452,7 +449,7 @@ class Worker:
         else:
             try:
                 email = runlog.message(run, text, mail_from=self.settings.mail_from)
-                self.pacer.wait()
+                self.pacers.default.wait()
                 self.transport.send(email)
                 sent = True
             except pacing.DailyLimit as limit:

@@ -136,6 +136,15 @@ class Statement:
         return dict(sorted(sums.items()))
 
     @property
+    def overdue(self) -> dict[str, Decimal]:
+        """Per currency, what is past its due date (charges only); no entry for none."""
+        sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        for line in self.lines:
+            if not line.is_credit and line.days_overdue > 0:
+                sums[line.currency] += line.open_amount
+        return {currency: total for currency, total in sorted(sums.items()) if total != ZERO}
+
+    @property
     def aging_rows(self) -> tuple[str, ...]:
         """The buckets, and CREDITS when any line is a payment or credit note not applied."""
         return (*BUCKETS, CREDITS) if any(line.is_credit for line in self.lines) else BUCKETS

@@ -267,6 +267,7 @@ def items_table(rows: list[SendItem]) -> pd.DataFrame:
                     # What failed first: a narrow column still shows it.
                     for part in (
                         runs.item_message(r),
+                        r.note,  # what the email lacked (an invoice), though it went out
                         r.sent_at and f"Enviado {formatting.moment(r.sent_at, zone)}",
                     )
                     if part
