@@ -149,9 +149,7 @@ def check_all(subject: str, text_body: str, html_body: str) -> dict[str, list[Pr
 def _parser() -> SandboxedEnvironment:
     """A sandbox like the send's for reading a template: finding its names compiles it, which
     needs the filters the app's templates have."""
-    environment = SandboxedEnvironment()
-    environment.filters.update(templating.files().filters)
-    return environment
+    return templating.sandbox(html=False)
 
 
 def _syntax(exc: TemplateSyntaxError) -> Problem:
@@ -252,6 +250,8 @@ def _trial(source: str, *, html: bool, one_line: bool) -> list[Problem]:
 
 def _render_message(exc: Exception) -> str:
     text = str(exc)
+    if isinstance(exc, templating.TooBig):
+        return text
     if isinstance(exc, SecurityError):
         if match := UNSAFE_ATTRIBUTE_RE.search(text):
             return _internal(match.group(1))

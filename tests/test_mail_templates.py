@@ -249,3 +249,31 @@ def test_a_subject_whose_result_is_one_line_passes(subject: str) -> None:
 def test_a_subject_longer_than_its_maximum_is_refused() -> None:
     (problem,) = mail_templates.check_all("x" * 1_001, "", "")["subject"]
     assert str(problem) == "Tiene 1,001 caracteres; el máximo es 1,000"
+
+
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        ("{{ 'a' * 10**9 }}", "multiplicación es demasiado largo"),
+        ("{{ [0] * 1000000 }}", "multiplicación es demasiado largo"),
+        ("{{ cliente * 100000 }}", "multiplicación es demasiado largo"),
+        ("{{ 2 ** 1000000 }}", "la potencia 1000000 es demasiado grande"),
+    ],
+)
+def test_a_template_that_would_eat_memory_is_refused_before_it_runs(
+    source: str, words: str
+) -> None:
+    [problem] = mail_templates.check(source, html=False)
+    assert problem.line == 1
+    assert words in problem.message
+    with pytest.raises(templating.TooBig):
+        templating.render_text(source, **mail_templates.SAMPLE)
+
+
+def test_small_arithmetic_and_repeats_still_work() -> None:
+    assert templating.render_text("{{ 3 * 4 }} {{ '-' * 3 }} {{ 2 ** 10 }}") == "12 --- 1024"
+
+
+def test_safe_cannot_unescape_a_customers_name_in_html() -> None:
+    [problem] = mail_templates.check("{{ cliente|safe }}", html=True)
+    assert "«safe» no existe" in problem.message
