@@ -6,6 +6,7 @@ from lib import catalog, formatting, ui
 from lib.normalize import InvalidValue
 from lib.sending import trial
 from lib.statements import message
+from lib.ui import email_preview
 
 ui.page_guard()
 
@@ -40,23 +41,15 @@ with st.form("vista-previa"):
 if (shown := st.session_state.get("estado-mostrado")) is not None:
     statement = shown.statement
     st.subheader(f"{statement.customer.code} · {statement.customer.name}")
-    if shown.recipients:
-        st.write(f"**Para:** {ui.literal('; '.join(shown.recipients))}")
-        if shown.bounces:
-            st.warning(ui.literal(shown.bounce_warning), icon="⚠️")
-    else:
+    if not shown.recipients:
         st.warning("Este cliente no está en el catálogo de envío: no tiene correos a dónde enviar.")
+    elif shown.bounces:
+        st.warning(ui.literal(shown.bounce_warning), icon="⚠️")
     balance = formatting.balances(statement.totals) if statement.has_balance else "sin saldo"
     st.write(f"**Saldo al {formatting.day(statement.cutoff_date)}:** {ui.literal(balance)}")
-    st.write(f"**Asunto:** {ui.literal(shown.subject)}")
-    st.text(shown.body)
-    st.download_button(
-        f"Descargar {shown.attachment_name}",
-        shown.pdf,
-        file_name=shown.attachment_name,
-        mime="application/pdf",
-        icon=":material/picture_as_pdf:",
-    )
+    email_preview.show(shown, email_preview.drawn_pages(shown), key="vista-previa-pagina")
+    with st.expander("Texto del correo (para quien no ve HTML)"):
+        st.text(shown.body)
     if shown.recipients and st.button("Enviarme una prueba", icon=":material/forward_to_inbox:"):
         try:
             with st.spinner("Enviando la prueba…"):

@@ -7,6 +7,7 @@ from lib import catalog, companies, ui
 from lib.normalize import InvalidValue
 from lib.statements import message
 from lib.ui import companies as form
+from lib.ui import email_preview
 
 ui.page_guard()
 
@@ -64,9 +65,12 @@ if st.button("Vista previa", icon=":material/visibility:"):
                     session, checked, customer, cutoff,
                     options=message.Options.of(settings), today=settings.today(),
                 )  # fmt: skip
-            st.session_state[kept] = ((draft, customer, cutoff), shown, form.drawn_pages(shown))
+            pages = email_preview.drawn_pages(shown)
+            st.session_state[kept] = ((draft, customer, cutoff), shown, pages)
         except InvalidValue as exc:
             ui.refuse(exc)
 if kept in st.session_state:
     previewed, shown, pages = st.session_state[kept]
-    form.show_preview(shown, pages, stale=previewed != (draft, customer, cutoff))
+    if previewed != (draft, customer, cutoff):
+        st.info("Cambiaste el formulario después de esta vista previa; pulsa **Vista previa**.")
+    email_preview.show(shown, pages, key="sociedad-pagina")

@@ -73,7 +73,9 @@ def test_the_admin_changes_the_subject_previews_it_and_saves_it(
     assert width > 800, "drawn at 1.5 px per point"
     assert height > width, "a portrait page"
     assert drawn.bounding_box()["width"] > 400, "the page is shown large enough to read"
-    expect(page.get_by_role("button", name="Descargar PDF")).to_be_visible()
+    expect(
+        page.get_by_role("button", name=re.compile(r"^Descargar \d+_\d{8}\.pdf$"))
+    ).to_be_visible()
     page.screenshot(path=tmp_path / "sociedades_vista_previa.png")
 
     page.get_by_role("button", name="Grabar").click()

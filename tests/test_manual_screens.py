@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,6 +31,7 @@ from tests.test_browser import log_in, paste, settle
 from tests.test_browser_catalogo import tick_delete
 from tests.test_browser_datos import SOCIEDAD, snapshot_file, upload_and_import
 from tests.test_browser_envio import search, untick
+from tests.test_browser_sociedades import preview
 
 pytestmark = pytest.mark.manual
 
@@ -38,6 +39,7 @@ MANUAL_DIR = Path(__file__).resolve().parent.parent / "docs" / "manual"
 REGENERATE = os.environ.get("MANUAL_SCREENSHOTS") == "1"
 VIEWPORT = {"width": 1280, "height": 800}
 COLOURS = 96
+LOGO_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")  # fonts-dejavu-core
 
 
 class Camera:
@@ -140,6 +142,33 @@ def the_log(outbox: Path, to: str) -> tuple[str, str]:
     ]
     (attachment,) = found.iter_attachments()
     return attachment.get_content(), attachment.get_filename()
+
+
+def demo_logo(path: Path) -> Path:
+    """A small PNG logo for the Sociedades screens (the demo sociedades have none)."""
+    image = Image.new("RGB", (360, 110), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((4, 4, 104, 104), radius=18, fill="#0b5cab")
+    draw.ellipse((30, 26, 78, 84), fill="#7cc4fa")
+    for (x, y), text, colour, size in (
+        ((124, 26), "SOLUCIONES", "#0b5cab", 28),
+        ((124, 62), "HIDRÁULICAS", "#52606d", 24),
+    ):
+        # Pillow's own font has no "Á": DejaVu when installed, else the plain word
+        if LOGO_FONT.is_file():
+            draw.text((x, y), text, fill=colour, font=ImageFont.truetype(LOGO_FONT, size))
+        else:
+            draw.text((x, y), text.replace("Á", "A"), fill=colour, font_size=size)
+    image.save(path)
+    return path
+
+
+# A text body with a misspelt placeholder on its second line, for the error under the field.
+BAD_TEXT_BODY = (
+    "Estimado cliente:\n"
+    "Adjuntamos el estado de cuenta de {{ clientes }} al {{ fecha_corte }}.\n"
+    "Saldo: {{ saldo }}"
+)
 
 
 def nav(page: Page, link: str, heading: str) -> None:
@@ -343,4 +372,48 @@ def test_manual_screens_of_the_admin(
     page.locator('[data-testid="stSidebarNav"] a', has_text="Mi cuenta").click()
     expect(page.get_by_role("heading", name="Mi cuenta")).to_be_visible()
     camera.shot("52_mi_cuenta")
-    assert len(camera.taken) == 4
+
+    # 5.4 Sociedades: SM02's Datos (a new logo chosen), a template error, the preview
+    nav(page, "Sociedades", "Sociedades")
+    expect(page.get_by_role("combobox", name="Sociedad")).to_have_value(re.compile("^SM02"))
+    page.locator('.st-key-sociedad-logo [data-testid="stFileUploaderDropzoneInput"]'
+                 ).set_input_files(demo_logo(tmp_path / "logo_sm02.png"))  # fmt: skip
+    expect(page.get_by_text("logo_sm02.png")).to_be_visible()
+    tabs = page.locator('[data-testid="stTabs"]').first
+    camera.shot("60_sociedades", page.get_by_role("heading", name="Sociedades"), tabs,
+                height=1200)  # fmt: skip
+
+    page.get_by_role("tab", name="Plantillas").click()
+    body = page.get_by_role("textbox", name="Cuerpo de texto").locator("visible=true")
+    body.fill(BAD_TEXT_BODY)
+    body.press("Control+Enter")
+    settle(page)
+    problem = alert(page, "Línea 2: «{{ clientes }}» no es un dato disponible")
+    expect(problem).to_contain_text("¿quisiste decir «{{ cliente }}»?")
+    camera.shot("61_sociedades_plantillas", tabs, height=1600)
+
+    body.fill("")  # empty: the default template, with its table of balances
+    body.press("Control+Enter")
+    settle(page)
+    expect(problem).to_have_count(0)
+    page.get_by_role("tab", name="Remitente").click()
+    copy = page.get_by_role("textbox", name="CC", exact=True).locator("visible=true")
+    copy.fill("tesoreria@solucioneshidraulicas.example")
+    copy.press("Enter")
+    settle(page)
+    page.get_by_role("tab", name="Datos", exact=True).click()
+    preview(page)
+    headers = page.locator('[data-testid="stMarkdownContainer"]', has_text="Asunto:").last
+    expect(headers).to_contain_text("De: Cobranza Soluciones Hidráulicas")
+    expect(headers).to_contain_text("CC: tesoreria@solucioneshidraulicas.example")
+    email = page.locator('iframe[src^="data:text/html"]').content_frame
+    expect(email.get_by_text("Estimado cliente")).to_be_visible()
+    expect(email.locator("img")).to_have_count(1)
+    drawn = page.locator('[data-testid="stImage"] img').last
+    expect(drawn).to_be_visible()
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=drawn.element_handle()
+    )
+    camera.shot("62_sociedades_vista_previa", page.get_by_role("heading", name="Vista previa"),
+                page.get_by_role("button", name="Descargar PDF"), height=1800)  # fmt: skip
+    assert len(camera.taken) == 7

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -126,7 +127,8 @@ def test_the_preview_shows_the_draft_before_grabar(page: AppTest, database) -> N
     assert "**Responder a:** dudas@bajio.example" in headers
     assert "**Para:** old@y.mx" in headers
     assert "**Adjuntos:** 1004273\\_" in headers
-    assert [b.label for b in page.get("download_button")] == ["Descargar PDF"]
+    [download] = page.get("download_button")
+    assert re.fullmatch(r"Descargar 1004273_\d{8}\.pdf", download.label)
     assert [i.captions for i in page.get("image")] == [["Página 1 de 1"]]
     assert not page.info  # the preview is of what the form says now
     with database() as session:

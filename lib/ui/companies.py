@@ -7,7 +7,6 @@ the admin types, and Vista previa renders the values on screen, saved or not.
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import pandas as pd
@@ -16,13 +15,11 @@ from streamlit.delta_generator import DeltaGenerator
 
 from lib import companies, formatting, languages, mail_templates, payments
 from lib.normalize import InvalidValue
-from lib.statements import attachments, message, pdf, thumbnails
+from lib.statements import attachments, pdf
 from lib.ui import actor, literal, refuse, report, session, settings
 
 Slots = dict[str, DeltaGenerator]
 REFERENCE_NAMES = {payments.CUSTOMER_NO: "No. Cliente", payments.TAX_ID: "RFC"}
-PDF_SCALE = 1.5  # pixels per PDF point: a letter page 918 px wide, sharp in half the screen
-EMAIL_HEIGHT = 640
 SAVED = "sociedad-grabada"
 # The uploaders' own limits, drawn over the app-wide "XLSX, CSV" (lib.ui.UPLOADER_TEXTS).
 UPLOADER_LIMITS = {
@@ -242,49 +239,6 @@ def problem_list(checked: companies.Checked, heading: str) -> None:
     """Every problem at once, each with its tab: some are on tabs not in view."""
     lines = "\n".join(f"- {literal(p.located)}" for p in checked.problems)
     st.error(f"{heading}\n\n{lines}")
-
-
-def show_preview(shown: message.Ready, pages: list[bytes], *, stale: bool) -> None:
-    """The headers of the email, the email as the customer sees it, and the PDF's pages."""
-    if stale:
-        st.info("Cambiaste el formulario después de esta vista previa; pulsa **Vista previa**.")
-    mail = shown.message
-    rows = [
-        ("De", mail["From"]),
-        ("Responder a", mail["Reply-To"]),
-        ("CC", mail["Cc"]),
-        ("CCO", mail["Bcc"]),
-        ("Para", "; ".join(shown.recipients) or "(el cliente no está en el catálogo de envío)"),
-        ("Asunto", shown.subject),
-        ("Adjuntos", ", ".join(shown.attachments)),
-    ]
-    st.markdown(
-        "  \n".join(f"**{label}:** {literal(str(value))}" for label, value in rows if value)
-    )
-    if shown.note:
-        st.warning(literal(shown.note))
-    email, document = st.columns(2)
-    with email:
-        # As a data: URL the email gets an origin of its own: a sociedad's HTML body, typed by
-        # an admin, cannot reach the app the way an HTML string in st.iframe could.
-        encoded = base64.b64encode(shown.html_preview.encode("utf-8")).decode("ascii")
-        st.iframe(f"data:text/html;charset=utf-8;base64,{encoded}", height=EMAIL_HEIGHT)
-    with document:
-        number = 1
-        if len(pages) > 1:
-            number = st.selectbox("Página", range(1, len(pages) + 1), key="sociedad-pagina")
-        st.image(pages[number - 1], width="stretch", caption=f"Página {number} de {len(pages)}")
-        st.download_button(
-            "Descargar PDF",
-            shown.pdf,
-            file_name=shown.attachment_name,
-            mime="application/pdf",
-            icon=":material/picture_as_pdf:",
-        )
-
-
-def drawn_pages(shown: message.Ready) -> list[bytes]:
-    return thumbnails.pages(shown.pdf, PDF_SCALE)
 
 
 def stored_logo(code: str) -> Path | None:
