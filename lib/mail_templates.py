@@ -34,8 +34,10 @@ PLACEHOLDERS: dict[str, str] = {
     "fecha_corte": "Fecha de corte del estado de cuenta",
     "fecha_emision": "Día del envío",
     "saldo": "Saldo por moneda, p. ej. «MXN $4,434.81 · USD $99.99»; vacío si no hay saldo",
-    "vencido": "Importe vencido por moneda; vacío si nada vence",
-    "saldos": "Lista con una fila por moneda, con .moneda, .saldo y .vencido, para una tabla: "
+    "vencido": "Cargos vencidos por moneda, antes de los saldos a favor; vacío si nada vence",
+    "a_favor": "Pagos y notas de crédito por aplicar, por moneda (negativos); vacío si no hay",
+    "saldos": "Lista con una fila por moneda, con .moneda, .saldo, .vencido y .a_favor, para una "
+    "tabla: "
     "{% for fila in saldos %}…{% endfor %}",
     "banco": "Banco de los datos para pago",
     "cuenta": "Cuenta de los datos para pago",
@@ -56,9 +58,10 @@ SAMPLE: dict[str, object] = {
     "fecha_emision": "05/03/2020",
     "saldo": "MXN $4,434.81 · USD $99.99",
     "vencido": "MXN $1,160.50",
+    "a_favor": "MXN -$158.80",
     "saldos": [
-        {"moneda": "MXN", "saldo": "$4,434.81", "vencido": "$1,160.50"},
-        {"moneda": "USD", "saldo": "$99.99", "vencido": "$0.00"},
+        {"moneda": "MXN", "saldo": "$4,434.81", "vencido": "$1,160.50", "a_favor": "-$158.80"},
+        {"moneda": "USD", "saldo": "$99.99", "vencido": "$0.00", "a_favor": "$0.00"},
     ],
     "banco": "BBVA México",
     "cuenta": "0118359012",
@@ -264,7 +267,7 @@ def _render_message(exc: Exception) -> str:
         if match := MISSING_ATTRIBUTE_RE.search(text):
             if match.group(1).startswith("_"):  # what the sandbox hid, through `attr`
                 return _internal(match.group(1))
-            rows = " (las filas de saldos tienen .moneda, .saldo y .vencido)"
+            rows = " (las filas de saldos tienen .moneda, .saldo, .vencido y .a_favor)"
             hint = rows if text.startswith(("'list object'", "'dict object'")) else ""
             return f"el dato no tiene «.{match.group(1)}»{hint}"
         if match := MISSING_ELEMENT_RE.search(text):

@@ -28,7 +28,7 @@ def test_the_defaults_were_found() -> None:
 def test_the_placeholders_are_exactly_the_agreed_names_and_the_sample_has_them() -> None:
     assert set(mail_templates.PLACEHOLDERS) == {
         "cliente", "no_cliente", "sociedad", "sociedad_codigo", "fecha_corte", "fecha_emision",
-        "saldo", "vencido", "saldos", "banco", "cuenta", "clabe", "referencia_pago",
+        "saldo", "vencido", "a_favor", "saldos", "banco", "cuenta", "clabe", "referencia_pago",
         "datos_pago", "contacto", "logo",
     }  # fmt: skip
     assert set(mail_templates.SAMPLE) == set(mail_templates.PLACEHOLDERS)
@@ -171,10 +171,10 @@ def test_the_sandbox_limits_a_huge_range() -> None:
     ("source", "expected"),
     [
         ("a\n{{ saldos.total }}", "Línea 2: el dato no tiene «.total» (las filas de saldos "
-         "tienen .moneda, .saldo y .vencido)"),
+         "tienen .moneda, .saldo, .vencido y .a_favor)"),
         ("{% for fila in saldos %}\n{{ fila.importe }}{% endfor %}",
-         "Línea 2: el dato no tiene «.importe» (las filas de saldos tienen .moneda, .saldo y "
-         ".vencido)"),
+         "Línea 2: el dato no tiene «.importe» (las filas de saldos tienen .moneda, .saldo, "
+         ".vencido y .a_favor)"),
         ("{{ cliente.nombre }}", "Línea 1: el dato no tiene «.nombre»"),
         ("{{ saldos[7] }}", "Línea 1: con los datos de ejemplo no hay un elemento 7"),
         ("x\n\n{{ saldo|money }}", "Línea 3: el filtro «money» no se puede usar con este dato; "

@@ -415,5 +415,6 @@ def test_manual_screens_of_the_admin(
         "img => img.complete && img.naturalWidth > 0", arg=drawn.element_handle()
     )
     camera.shot("62_sociedades_vista_previa", page.get_by_role("heading", name="Vista previa"),
-                page.get_by_role("button", name="Descargar PDF"), height=1800)  # fmt: skip
+                page.get_by_role("button", name=re.compile(r"^Descargar .*pdf$", re.IGNORECASE)),
+                height=1800)  # fmt: skip
     assert len(camera.taken) == 7

@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from lib import config
+from lib import config, mail_templates
 from lib.mail import graph, pacing
 from lib.models import Company, MailboxUse
 from lib.normalize import InvalidValue
 from lib.sending import trial, worker
-from lib.statements import message
+from lib.statements import ZERO, message
 from tests.mailserver import MailServer
 from tests.test_sending import (  # noqa: F401 (fixtures)
     CUTOFF,
@@ -246,3 +246,21 @@ def test_mail_from_of_the_settings_is_the_default_pacer(tmp_path) -> None:
     pacers = pacing.Pacers(chosen, sessionmaker())
     assert pacers.default is pacers.of("Otro <ESTADOS@grupo.example>")
     assert pacers.of("cobranza@bajio.example") is not pacers.default
+
+
+def test_templates_get_exactly_the_placeholders_the_sociedades_page_lists(sessions, ledger) -> None:
+    assert message.context(build(sessions)).keys() == mail_templates.PLACEHOLDERS.keys()
+
+
+def test_credits_explain_an_overdue_amount_above_the_balance(sessions, ledger, tmp_path) -> None:
+    statement = build(sessions)
+    for currency, total in statement.totals.items():
+        overdue = statement.overdue.get(currency, ZERO)
+        credits = statement.credits.get(currency, ZERO)
+        not_due = statement.aging[currency]["Por vencer"]
+        assert overdue + credits + not_due == total
+    assert statement.credits, "the ledger has a credit note"
+    ready = built(sessions, tmp_path)
+    assert "Saldos a favor / pagos por aplicar: " in ready.body
+    assert "<th" in ready.content.html
+    assert "Saldos a favor</th>" in ready.content.html

@@ -145,6 +145,17 @@ class Statement:
         return {currency: total for currency, total in sorted(sums.items()) if total != ZERO}
 
     @property
+    def credits(self) -> dict[str, Decimal]:
+        """Per currency, the payments and credit notes not applied yet (negative); no entry for
+        none. Buckets plus these make the balance, so an overdue amount above the balance is
+        explained by them."""
+        sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        for line in self.lines:
+            if line.is_credit:
+                sums[line.currency] += line.open_amount
+        return dict(sorted(sums.items()))
+
+    @property
     def aging_rows(self) -> tuple[str, ...]:
         """The buckets, and CREDITS when any line is a payment or credit note not applied."""
         return (*BUCKETS, CREDITS) if any(line.is_credit for line in self.lines) else BUCKETS

@@ -77,7 +77,7 @@ def context(statement: statements.Statement, issued: date | None = None) -> dict
     """
     payment = statement.payment
     language = statement.language
-    overdue = statement.overdue
+    overdue, credits = statement.overdue, statement.credits
     return {
         "cliente": statement.customer.name,
         "no_cliente": statement.customer.code,
@@ -87,11 +87,13 @@ def context(statement: statements.Statement, issued: date | None = None) -> dict
         "fecha_emision": labels.day(issued or statement.cutoff_date, language),
         "saldo": formatting.balances(statement.totals) if statement.has_balance else "",
         "vencido": formatting.balances(overdue) if overdue else "",
+        "a_favor": formatting.balances(credits) if credits else "",
         "saldos": [
             {
                 "moneda": currency,
                 "saldo": formatting.money(total),
                 "vencido": formatting.money(overdue.get(currency, statements.ZERO)),
+                "a_favor": formatting.money(credits.get(currency, statements.ZERO)),
             }
             for currency, total in statement.totals.items()
         ],
