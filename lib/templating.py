@@ -79,10 +79,17 @@ def _repeats(left: Any, right: Any) -> int:
 def sandbox(html: bool) -> SandboxedEnvironment:
     """The environment a sociedad's template renders in (`lib.mail_templates` reads it with
     the same one, so that no constant is folded that the send would refuse)."""
-    environment = _Sandbox(autoescape=html, undefined=StrictUndefined)
+    environment = _Sandbox(
+        autoescape=html, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
     del environment.filters["safe"]
     _filters(environment)
     return environment
+
+
+def source_of(name: str) -> str:
+    """A default template's text, for an admin to start their own from."""
+    return (TEMPLATES_DIR / name).read_text(encoding="utf-8")
 
 
 def render_file(name: str, **context: Any) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lib import config, mail_templates
 from lib.mail import graph, pacing
-from lib.models import Company, MailboxUse
+from lib.models import Company, Customer, MailboxUse
 from lib.normalize import InvalidValue
 from lib.sending import trial, worker
 from lib.statements import ZERO, message
@@ -33,6 +33,7 @@ from tests.test_statements import (  # noqa: F401 (fixtures)
     CLABE,
     build,
     ledger,
+    own_template,
     pay_to,
     paying,
 )
@@ -264,3 +265,25 @@ def test_credits_explain_an_overdue_amount_above_the_balance(sessions, ledger, t
     assert "Saldos a favor / pagos por aplicar: " in ready.body
     assert "<th" in ready.content.html
     assert "Saldos a favor</th>" in ready.content.html
+
+
+def test_the_defaults_copied_as_a_sociedads_own_render_as_the_defaults_do(
+    sessions, ledger, tmp_path
+) -> None:
+    paying(sessions)
+    for language in ("es", "en"):
+        with sessions() as session, session.begin():
+            session.get_one(Customer, ("SM02", "1006210")).language = language
+        before = built(sessions, tmp_path)
+        defaults = message.default_template(language)
+        own_template(
+            sessions,
+            language,
+            subject=defaults.subject,
+            text_body=defaults.text_body,
+            html_body=defaults.html_body,
+        )
+        after = built(sessions, tmp_path)
+        assert (after.subject, after.body) == (before.subject, before.body)
+        assert after.content.html.strip() == before.content.html.strip()
+        assert not any(mail_templates.check_all(*vars(defaults).values()).values())

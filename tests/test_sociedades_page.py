@@ -195,3 +195,14 @@ def test_a_zip_of_invoices_is_loaded_and_counted(page: AppTest, app_env, databas
     assert (event.action, json.loads(event.details)) == (
         "invoice_upload", {"guardadas": 2, "omitidos": ["notas.txt"]}
     )  # fmt: skip
+
+
+def test_empezar_desde_la_predeterminada_fills_only_the_empty_fields(page: AppTest) -> None:
+    field(page, "en-subject").input("Statement {{ no_cliente }}")
+    page.button(key="sociedad-SM02-en-default").click()
+    page.run()
+    assert field(page, "en-subject").value == "Statement {{ no_cliente }}"
+    assert field(page, "en-text_body").value.startswith("Dear {{ cliente }}:")
+    assert field(page, "en-html_body").value.startswith("{#- The default HTML body (English)")
+    assert field(page, "es-text_body").value == ""
+    assert not [e for e in page.error if "Línea" in e.value]

@@ -117,6 +117,17 @@ def payment_block(payment: statements.Payment | None, language: str = languages.
     return "\n".join([f"{title}:", *(f"{label}: {value}" for label, value in rows)])
 
 
+def default_template(language: str) -> statements.Template:
+    """The files a sociedad's own email replaces, as text (Sociedades' "start from these")."""
+
+    def source(names: dict[str, str]) -> str:
+        return templating.source_of(names.get(language, names[languages.DEFAULT]))
+
+    return statements.Template(
+        source(SUBJECT_TEMPLATES), source(BODY_TEMPLATES), source(HTML_TEMPLATES)
+    )
+
+
 def subject(statement: statements.Statement, values: dict[str, Any] | None = None) -> str:
     """One line whatever the template does: a header can never carry CR or LF.
 

@@ -15,7 +15,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from lib import companies, formatting, languages, mail_templates, payments
 from lib.normalize import InvalidValue
-from lib.statements import attachments, pdf
+from lib.statements import attachments, message, pdf
 from lib.ui import actor, literal, refuse, report, session, settings
 
 Slots = dict[str, DeltaGenerator]
@@ -182,6 +182,13 @@ def _templates(
     ):
         with tab:
             current = stored.get(language, companies.TemplateDraft())
+            st.button(
+                "Empezar desde la predeterminada",
+                key=_key(code, f"{language}-default"),
+                on_click=_fill_defaults,
+                args=(code, language),
+                help="Copia la plantilla predeterminada en los campos vacíos, para cambiarla.",
+            )
             parts = {}
             for part, label in companies.TEMPLATE_PARTS.items():
                 widget = st.text_input if part == "subject" else st.text_area
@@ -201,6 +208,14 @@ def _templates(
         listed = {"Dato": names, "Qué es": list(mail_templates.PLACEHOLDERS.values())}
         st.table(pd.DataFrame(listed).set_index("Dato"))
     return typed
+
+
+def _fill_defaults(code: str, language: str) -> None:
+    defaults = message.default_template(language)
+    for part in companies.TEMPLATE_PARTS:
+        key = _key(code, f"{language}-{part}")
+        if not str(st.session_state.get(key) or "").strip():
+            st.session_state[key] = getattr(defaults, part)
 
 
 def save_button(code: str, draft: companies.Draft, checked: companies.Checked) -> None:
