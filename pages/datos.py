@@ -23,7 +23,7 @@ for tab, (kind, spec) in zip(
         st.markdown(
             f"Columnas: **{', '.join(required)}**"
             + (f" (opcionales: {', '.join(optional)})" if optional else "")
-            + f". {spec.rule}"
+            + f". {ui.literal(spec.rule)}"
         )
         st.download_button(
             "Descargar plantilla",

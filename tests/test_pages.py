@@ -141,7 +141,8 @@ def test_every_page_calls_its_guard_before_anything_else(path) -> None:
         ("[clic](http://e.vil)", r"\[clic\](http://e.vil)"),
         ("*SA* de _CV_", r"\*SA\* de \_CV\_"),
         ("MXN $1.00 · USD $2.00", r"MXN \$1.00 · USD \$2.00"),
-        ("PEÑA & HIJOS <SA> (1006210).", "PEÑA & HIJOS <SA> (1006210)."),
+        ("PEÑA & HIJOS <SA> (1006210).", r"PEÑA & HIJOS \<SA\> (1006210)."),
+        ("Cobranza <cobranza@bajio.mx>", r"Cobranza \<cobranza@bajio.mx\>"),
     ],
 )
 def test_data_in_a_message_is_shown_as_written_not_as_markdown(text: str, shown: str) -> None:

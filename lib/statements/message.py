@@ -47,8 +47,7 @@ TEXT_AS_HTML = "correo_texto.html"
 BODY_OPEN_RE = re.compile(r"<body[^>]*>", re.IGNORECASE)
 BODY_CLOSE_RE = re.compile(r"</body\s*>", re.IGNORECASE)
 HEADERS_BYTES = 4096
-MEGABYTE = 1024 * 1024
-DEFAULT_MAX_BYTES = 20 * MEGABYTE
+DEFAULT_MAX_BYTES = 20 * attachments.MB
 
 
 class Stored(enum.Enum):
@@ -271,7 +270,7 @@ class Options:
             settings.data_dir,
             settings.mail_from,
             settings.invoices_dir,
-            settings.mail_max_mb * MEGABYTE,
+            settings.mail_max_mb * attachments.MB,
         )
 
 

@@ -37,7 +37,7 @@ _through_navigation: ContextVar[bool] = ContextVar("through_navigation", default
 RUN_NUMBER = "ui-numero-de-ejecucion"
 VISIT, VISITED_PAGE = "ui-visita", "ui-pagina-visitada"
 # What makes markup inside a line: emphasis, code, links, strike-through, formulas.
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~$])")
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]~$<>])")
 PAGES_DIR = Path(__file__).resolve().parent.parent.parent / "pages"
 APOLOGY = (
     "Lo sentimos, ocurrió un error inesperado. Ya quedó registrado; "
