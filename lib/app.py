@@ -20,8 +20,8 @@ def start(settings: Settings, *, today: date | None = None) -> Engine:
     db.migrate(engine)
     settings.outbox_dir.mkdir(parents=True, exist_ok=True)
     create_first_admin(engine, settings)
-    if settings.demo_data:
-        load_demo_if_empty(engine, today=today)
+    if settings.demo_data and load_demo_if_empty(engine, today=today):
+        demo.install_logos(settings.data_dir)
     return engine
 
 

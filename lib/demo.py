@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import random
 import re
+import shutil
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from lib import languages
 from lib.models import Company, Customer, OpenItem, Recipient, search_name, utcnow
+from lib.statements import pdf
 
 SEED = 20200302
 DEMO_USER = "demo"
@@ -83,6 +86,8 @@ PAYMENT_DETAILS = {
         "sender_name": "Aqua Systems Collections",
     },
 }
+# The demo sociedades' logos, copied into DATA_DIR/logos with the demo data.
+LOGOS_DIR = Path(__file__).resolve().parent / "demo_logos"
 MANUAL_CUSTOMERS = ("1006210", "1004273")
 # The US sociedad's customers get their statement and email in English; the others in Spanish.
 LANGUAGES = {"SU01": languages.ENGLISH}
@@ -213,6 +218,19 @@ def load(session: Session, today: date | None = None, seed: int = SEED) -> DemoD
         ],
     )
     return data
+
+
+def install_logos(data_dir: Path) -> list[Path]:
+    """SM02's logo into DATA_DIR/logos, so the demo's statements and emails show one; a logo
+    already there (someone's own) is left alone."""
+    installed = []
+    for source in sorted(LOGOS_DIR.glob("*.png")):
+        target = data_dir / "logos" / source.name
+        if not any(target.with_suffix(s).exists() for s in pdf.LOGO_SUFFIXES):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            installed.append(target)
+    return installed
 
 
 def is_empty(session: Session) -> bool:

@@ -141,3 +141,13 @@ def test_start_leaves_the_database_empty_when_demo_is_off(database_url: str, tmp
     engine = app.start(settings)
     assert count_rows(engine, Company) == 0
     engine.dispose()
+
+
+def test_the_demo_gives_sm02_a_logo_and_leaves_ones_own_alone(tmp_path) -> None:
+    [installed] = demo.install_logos(tmp_path)
+    assert installed == tmp_path / "logos" / "SM02.png"
+    assert installed.read_bytes().startswith(b"\x89PNG")
+    installed.unlink()
+    (tmp_path / "logos" / "SM02.jpg").write_bytes(b"own")
+    assert demo.install_logos(tmp_path) == []
+    assert (tmp_path / "logos" / "SM02.jpg").read_bytes() == b"own"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
@@ -204,9 +203,13 @@ def _templates(
             typed[language] = companies.TemplateDraft(**parts)
     with placeholders:
         st.markdown("**Datos que puedes usar**")
-        names = [f"{{{{ {key} }}}}" for key in mail_templates.PLACEHOLDERS]
-        listed = {"Dato": names, "Qué es": list(mail_templates.PLACEHOLDERS.values())}
-        st.table(pd.DataFrame(listed).set_index("Dato"))
+        # A list, not a table: a narrow column broke `{{ sociedad_codigo }}` over three lines.
+        st.markdown(
+            "\n".join(
+                f"- `{{{{ {key} }}}}` — {literal(meaning)}"
+                for key, meaning in mail_templates.PLACEHOLDERS.items()
+            )
+        )
     return typed
 
 
