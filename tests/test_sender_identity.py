@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lib import config, mail_templates
 from lib.mail import graph, pacing
-from lib.models import Company, Customer, MailboxUse
+from lib.models import Company, CompanyTemplate, Customer, MailboxUse
 from lib.normalize import InvalidValue
-from lib.sending import trial, worker
+from lib.sending import runs, trial, worker
 from lib.statements import ZERO, message
 from tests.mailserver import MailServer
 from tests.test_sending import (  # noqa: F401 (fixtures)
@@ -287,3 +287,34 @@ def test_the_defaults_copied_as_a_sociedads_own_render_as_the_defaults_do(
         assert (after.subject, after.body) == (before.subject, before.body)
         assert after.content.html.strip() == before.content.html.strip()
         assert not any(mail_templates.check_all(*vars(defaults).values()).values())
+
+
+@pytest.mark.parametrize(
+    ("part", "source"),
+    [
+        ("subject", "Estado {{ nombre }}"),
+        ("text_body", "Hola {{ cliente.__class__.__mro__ }}"),
+        ("html_body", "<p>{{ saldos[9].saldo }}</p>"),
+    ],
+)
+def test_a_stored_template_that_fails_fails_the_customer_with_its_reason(
+    sessions, ledger, tmp_path, part: str, source: str
+) -> None:
+    own_template(sessions, **{part: source})
+    with pytest.raises(InvalidValue, match=r"la plantilla de la sociedad \(SM02, Español, "):
+        built(sessions, tmp_path)
+
+
+def test_a_stored_template_that_fails_is_a_failed_row_and_the_run_goes_on(
+    catalog, settings, server: MailServer
+) -> None:
+    with catalog() as session, session.begin():
+        session.add(CompanyTemplate(company_code="SM02", language="es", subject="{{ nombre }}"))
+    run_id = start_run(catalog, ["1000001", "1000003"])
+    runner = worker.Worker(catalog, settings, transport=smtp_to(server.port), pacer=pacing.Pacer(0))
+    work_until_idle(runner, run_id)
+    with catalog() as session:
+        items = runs.items(session, run_id)
+    assert {item.status for item in items} == {"failed"}
+    assert all("corrígela en Administración › Sociedades" in item.error for item in items)
+    assert statement_mails(server) == []

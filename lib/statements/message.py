@@ -21,6 +21,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from jinja2 import TemplateError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -134,12 +135,13 @@ def subject(statement: statements.Statement, values: dict[str, Any] | None = Non
     email package decodes one when the header is set and writes the decoded line break out as
     a real one (CVE-2024-6923), so `=?` never reaches the header as such.
     """
-    text = _render(SUBJECT_TEMPLATES, statement.template.subject, statement, values)
+    text = _render(SUBJECT_TEMPLATES, statement.template.subject, statement, values, "Asunto")
     return " ".join(text.split()).replace("=?", "= ?")
 
 
 def body(statement: statements.Statement, values: dict[str, Any] | None = None) -> str:
-    return _render(BODY_TEMPLATES, statement.template.text_body, statement, values).strip() + "\n"
+    own = statement.template.text_body
+    return _render(BODY_TEMPLATES, own, statement, values, "Cuerpo de texto").strip() + "\n"
 
 
 def html(statement: statements.Statement, text: str, values: dict[str, Any]) -> str:
@@ -148,7 +150,7 @@ def html(statement: statements.Statement, text: str, values: dict[str, Any]) -> 
     which shows the balance table and the payment block like the default text does."""
     own = statement.template
     if own.html_body.strip():
-        return templating.render_text(own.html_body, html=True, **values)
+        return _own(own.html_body, statement, values, "Cuerpo HTML", html=True)
     if own.text_body.strip():
         return text_as_html(text, statement.language, logo=values["logo"])
     name = HTML_TEMPLATES.get(statement.language, HTML_TEMPLATES[languages.DEFAULT])
@@ -443,11 +445,28 @@ def _render(
     override: str,
     statement: statements.Statement,
     values: dict[str, Any] | None,
+    part: str,
 ) -> str:
     """The sociedad's own template for the customer's language when it has one, or the file
     for that language (Spanish for a code without one)."""
     values = values if values is not None else context(statement)
     if override.strip():
-        return templating.render_text(override, **values)
+        return _own(override, statement, values, part)
     name = names.get(statement.language, names[languages.DEFAULT])
     return templating.render_file(name, **values)
+
+
+def _own(
+    source: str, statement: statements.Statement, values: dict[str, Any], part: str, *, html=False
+) -> str:
+    """A sociedad's template, checked on the Sociedades page before it was saved; one that
+    fails anyway (stored before the check existed, or written some other way) fails this
+    customer with a reason the analyst can act on, never the worker."""
+    try:
+        return templating.render_text(source, html=html, **values)
+    except TemplateError as exc:
+        where = f"{statement.company.code}, {languages.NAMES.get(statement.language, '')}, {part}"
+        raise InvalidValue(
+            f"la plantilla de la sociedad ({where}) tiene un error: {exc.message or exc}; "
+            "corrígela en Administración › Sociedades"
+        ) from None
