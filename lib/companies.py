@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lib import emails, languages, mail_templates, normalize, payments
+from lib import emails, languages, mail_templates, normalize, payments, statements
 from lib.models import AuditEvent, Company, CompanyTemplate, Customer, OpenItem, Recipient
 from lib.normalize import InvalidValue
 from lib.statements import attachments, message, pdf
@@ -42,11 +42,8 @@ TEMPLATE_PARTS = {"subject": "Asunto", "text_body": "Cuerpo de texto", "html_bod
 AUDIT_ACTION = "company_settings"
 
 
-@dataclass(frozen=True)
-class TemplateDraft:
-    subject: str = ""
-    text_body: str = ""
-    html_body: str = ""
+# A language's templates as typed: the same three texts a statement carries once saved.
+TemplateDraft = statements.Template
 
 
 @dataclass(frozen=True)
