@@ -40,8 +40,8 @@ def test_grabar_adds_a_customer_and_names_it(customers, database) -> None:
         start(INDIVIDUAL, user="ana"), "SM02", "0001006210", "Cobranza@Pena.MX; pagos@pena.mx"
     )
     assert not at.exception
-    assert at.success[0].value == (
-        "El cliente 1006210 (PEÑA & HIJOS <SA>) quedó dado de alta en el catálogo de la "
+    assert at.success[0].value == (  # the Markdown a browser shows as "PEÑA & HIJOS <SA>"
+        "El cliente 1006210 (PEÑA & HIJOS \\<SA\\>) quedó dado de alta en el catálogo de la "
         "sociedad SM02."
     )
     assert stored(database)["1006210"] == "Cobranza@pena.mx;pagos@pena.mx"
