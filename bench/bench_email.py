@@ -79,8 +79,9 @@ def main() -> None:
             attachments.find_invoices(base.lines, [folder])
             first = time.perf_counter() - started
             print(
-                f"\n{lines} lines ({charges} charges with an invoice file among {args.invoice_files:,} "
-                f"files; first look-up, building the folder's index: {first * 1000:.0f} ms)"
+                f"\n{lines} lines ({charges} charges with an invoice file among "
+                f"{args.invoice_files:,} files; first look-up, building the folder's index: "
+                f"{first * 1000:.0f} ms)"
             )
             results: dict[str, list[float]] = {name: [] for name in cases}
             for _ in range(args.rounds):
