@@ -318,3 +318,24 @@ def test_a_stored_template_that_fails_is_a_failed_row_and_the_run_goes_on(
     assert {item.status for item in items} == {"failed"}
     assert all("corrígela en Administración › Sociedades" in item.error for item in items)
     assert statement_mails(server) == []
+
+
+def test_a_refused_copy_is_a_note_not_the_customers_outcome(
+    catalog, settings, server: MailServer
+) -> None:
+    own_sender(catalog, cc="copia@bajio.example", bcc="archivo@bajio.example")
+    server.faults.refuse["archivo@bajio.example"] = (
+        "550 5.1.1 <archivo@bajio.example>: no such user"
+    )
+    run_id = start_run(catalog, ["1000001"])
+    runner = worker.Worker(catalog, settings, transport=smtp_to(server.port), pacer=pacing.Pacer(0))
+    work_until_idle(runner, run_id)
+    with catalog() as session:
+        [item] = runs.items(session, run_id)
+    assert item.status == "sent"
+    assert item.note == (
+        "El servidor rechazó la copia de la sociedad: archivo@bajio.example "
+        "(550 5.1.1 <archivo@bajio.example>: no such user)."
+    )
+    [received] = statement_mails(server)
+    assert "copia@bajio.example" in received.recipients

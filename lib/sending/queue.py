@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy import ColumnElement, case, exists, select, update
 from sqlalchemy.orm import Session
 
 from lib.models import SendItem, SendRun
@@ -105,6 +105,12 @@ def finish(
     if status in DELIVERED_ITEM_STATES:
         values["sent_at"] = now
     return _move(session, item_id, before, claimer, **values)
+
+
+def add_note(session: Session, item_id: int, note: str) -> None:
+    """More of what the email lacked, after what `to_sending` recorded."""
+    joined = case((SendItem.note == "", note), else_=SendItem.note + " " + note)
+    session.execute(_item_update(SendItem.id == item_id).values(note=joined))
 
 
 def bounced(

@@ -26,7 +26,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
@@ -66,6 +66,7 @@ DAILY_LIMIT = "límite diario del buzón alcanzado"
 BUILD_FAILED = "no se pudo generar el estado de cuenta (error interno, quedó registrado)"
 SEND_CRASHED = "error interno durante el envío; no se sabe si el correo salió"
 NO_ADDRESS = "sin correo en el catálogo de envío"
+COPY_REFUSED = "El servidor rechazó la copia de la sociedad"
 # The database went away: worth writing again (anything else is a bug and is raised).
 DATABASE_AWAY = (OperationalError, InterfaceError)
 
@@ -372,7 +373,7 @@ class Worker:
             if exc.unavailable:
                 return self._wait_for_server(claimed, exc.reason)
             if exc.refused:
-                return self._answered(claimed, addresses.answered(ready.recipients, exc.refused))
+                return self._answered(claimed, ready, exc.refused)
             status = ItemStatus.UNCERTAIN if exc.uncertain else ItemStatus.FAILED
             self._record(claimed, ItemStatus.SENDING, status, exc.reason)
             return _outcome(claimed, status, exc.reason)
@@ -381,12 +382,22 @@ class Worker:
             self._record(claimed, ItemStatus.SENDING, ItemStatus.UNCERTAIN, SEND_CRASHED)
             return _outcome(claimed, ItemStatus.UNCERTAIN, SEND_CRASHED)
         self._pauses = 0
-        return self._answered(claimed, addresses.answered(ready.recipients, receipt.refused))
+        return self._answered(claimed, ready, receipt.refused)
 
-    def _answered(self, claimed: queue.Claim, answers: list[addresses.Answer]) -> Outcome:
-        """The outcome the server gave address by address: sent, partial or failed."""
+    def _answered(
+        self, claimed: queue.Claim, ready: message.Ready, refused: Mapping[str, str]
+    ) -> Outcome:
+        """The outcome the server gave the customer's addresses: sent, partial or failed. The
+        sociedad's CC and BCC are not the customer's: one refused is said in the row's note."""
+        sender = ready.statement.sender
+        own = {emails.wire_form(a).lower() for a in ready.recipients}
+        copies = {emails.wire_form(a).lower() for a in (*sender.cc, *sender.bcc)} - own
+        theirs = {a: words for a, words in refused.items() if a.lower() not in copies}
+        lost = [f"{a} ({words})" for a, words in refused.items() if a.lower() in copies]
+        answers = addresses.answered(ready.recipients, theirs)
         status, reason = addresses.status(answers), addresses.reason(answers)
-        self._record(claimed, ItemStatus.SENDING, status, reason, answers)
+        note = f"{COPY_REFUSED}: {'; '.join(lost)}." if lost else ""
+        self._record(claimed, ItemStatus.SENDING, status, reason, answers, note)
         return _outcome(claimed, status, reason)
 
     def _wait_for_server(self, claimed: queue.Claim, problem: str) -> Outcome:
@@ -420,14 +431,17 @@ class Worker:
         status: ItemStatus,
         reason: str,
         answers: Sequence[addresses.Answer] = (),
+        note: str = "",
     ) -> None:
-        """The item's outcome and, in the same transaction, each address's."""
+        """The item's outcome and, in the same transaction, each address's (and `note`)."""
 
         def change(session: Session) -> bool:
             now = self.clock.now()
             moved = queue.finish(session, claimed.item_id, self.name, before, status, reason, now)
             if moved:
                 addresses.record(session, claimed, answers, now)
+                if note:
+                    queue.add_note(session, claimed.item_id, note)
             return moved
 
         changed = self._durably(change)
