@@ -242,6 +242,11 @@ def test_manual_screens_of_the_analista(
 
     # 2.2 Alta Masiva: paste, Procesar, Grabar; and the file upload
     nav(page, "Masiva", "Catálogo Envío Masivo › Masiva")
+    # As test_browser_masiva: the new grid reports its first value a moment after it is drawn,
+    # and the run that follows can draw it again, taking a paste made before with it (seen in
+    # CI: Procesar ran on the paste, the grid's late value made it stale, Grabar disabled).
+    page.wait_for_timeout(1500)
+    settle(page)
     paste(
         page,
         "Sociedad\tNo. Cliente\tCorreo\n"
