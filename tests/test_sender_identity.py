@@ -4,6 +4,7 @@ the balance table and the payment block."""
 
 from __future__ import annotations
 
+import socket
 from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
@@ -339,3 +340,11 @@ def test_a_refused_copy_is_a_note_not_the_customers_outcome(
     )
     [received] = statement_mails(server)
     assert "copia@bajio.example" in received.recipients
+
+
+def test_the_logos_content_id_does_not_name_the_server(sessions, ledger, tmp_path) -> None:
+    (tmp_path / "logos").mkdir()
+    (tmp_path / "logos" / "SM02.png").write_bytes(PNG)
+    [logo] = [p for p in built(sessions, tmp_path).message.walk() if p["Content-ID"]]
+    assert str(logo["Content-ID"]).endswith("@estado-de-cuenta>")
+    assert socket.gethostname() not in str(logo["Content-ID"])

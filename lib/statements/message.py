@@ -48,6 +48,7 @@ TEXT_AS_HTML = "correo_texto.html"
 BODY_OPEN_RE = re.compile(r"<body[^>]*>", re.IGNORECASE)
 BODY_CLOSE_RE = re.compile(r"</body\s*>", re.IGNORECASE)
 HEADERS_BYTES = 4096
+LOGO_CID_DOMAIN = "estado-de-cuenta"
 DEFAULT_MAX_BYTES = 20 * attachments.MB
 
 
@@ -189,7 +190,8 @@ class Logo:
         if path is None:
             return None
         subtype = "png" if path.suffix.lower() == ".png" else "jpeg"
-        return cls(path.read_bytes(), subtype, make_msgid("logo"))
+        # Unique without the server's host name, which make_msgid would otherwise put there.
+        return cls(path.read_bytes(), subtype, make_msgid("logo", domain=LOGO_CID_DOMAIN))
 
     @property
     def src(self) -> str:
