@@ -61,7 +61,10 @@ def test_a_paste_right_after_switching_origen_lands(
         page.get_by_text("Pegar desde Excel").click()
         # A user clicks the grid they see: the new one, above the earlier preview, once drawn.
         expect(page.locator(GRID)).to_have_count(1 if attempt == 0 else 2)
-        page.wait_for_function(f"!document.querySelector('{GRID}').dataset.earlier")
+        # Null-safe: between two runs the page can briefly have no grid at all.
+        page.wait_for_function(
+            f"(grid => grid !== null && !grid.dataset.earlier)(document.querySelector('{GRID}'))"
+        )
         settle(page)
         # The new grid reports its first (empty) value a moment after it is drawn, and the
         # run that follows can draw it again: a paste before then is dropped with it (seen in
