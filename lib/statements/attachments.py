@@ -231,9 +231,18 @@ def fit(
     return attached, left_out
 
 
+def customer_file_name(customer_no: str, sent_on: date, suffix: str) -> str:
+    """Manual section 3: `<No. Cliente>_<YYYYMMDD><suffix>`, the day the send runs.
+
+    Customer numbers are normalised to letters, digits and `-` everywhere; anything else is
+    replaced here too, so the name never holds a path separator, `..` or a line break.
+    """
+    return f"{UNSAFE_IN_NAME_RE.sub('_', customer_no)}_{sent_on:%Y%m%d}{suffix}"
+
+
 def open_items_name(customer_no: str, sent_on: date) -> str:
     """`<No. Cliente>_<YYYYMMDD>.xlsx`, beside the PDF's `.pdf` of the same name."""
-    return f"{UNSAFE_IN_NAME_RE.sub('_', customer_no)}_{sent_on:%Y%m%d}.xlsx"
+    return customer_file_name(customer_no, sent_on, ".xlsx")
 
 
 def open_items_workbook(statement: statements.Statement) -> bytes:

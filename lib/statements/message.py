@@ -59,16 +59,11 @@ class Stored(enum.Enum):
 
 
 STORED = Stored.LOGO
-UNSAFE_IN_NAME_RE = re.compile(r"[^0-9A-Za-z-]")
 
 
 def attachment_name(customer_no: str, sent_on: date) -> str:
-    """Manual section 3: `<No. Cliente>_<YYYYMMDD>.pdf`, the day the send runs.
-
-    Customer numbers are normalised to letters, digits and `-` everywhere; anything else is
-    replaced here too, so the name never holds a path separator, `..` or a line break.
-    """
-    return f"{UNSAFE_IN_NAME_RE.sub('_', customer_no)}_{sent_on:%Y%m%d}.pdf"
+    """The statement's `<No. Cliente>_<YYYYMMDD>.pdf` (`attachments.customer_file_name`)."""
+    return attachments.customer_file_name(customer_no, sent_on, ".pdf")
 
 
 def context(statement: statements.Statement, issued: date | None = None) -> dict[str, Any]:
