@@ -244,3 +244,9 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
     finally:
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
+
+
+def requirement_pins() -> dict[str, str]:
+    """`name: version` of every `name==version` line of requirements.txt."""
+    lines = (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
+    return dict(line.split("==", 1) for line in lines if "==" in line and not line.startswith("#"))

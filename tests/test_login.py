@@ -6,9 +6,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from streamlit.testing.v1 import AppTest
+from streamlit_authenticator.controllers import cookie_controller
 
-from lib import users
+from lib import pins, users
 from lib.models import AuditEvent, User, utcnow
+from lib.ui import login as login_hooks
+from tests.support import requirement_pins
 from tests.test_pages import HOME, start
 
 WRONG = "Usuario o contraseña incorrectos"
@@ -191,3 +194,31 @@ def test_a_notice_after_a_change_never_moves_the_pages_own_elements(people) -> N
 
     assert at.success[0].value == "Se creó el envío núm. 1 para 3 clientes."
     assert layout(at) == before
+
+
+def test_the_login_hooks_are_installed_on_the_pinned_versions() -> None:
+    pinned = requirement_pins()
+    assert {name: pinned[name] for name in login_hooks.HOOKED_VERSIONS} == (
+        login_hooks.HOOKED_VERSIONS
+    )
+    assert pins.differing(login_hooks.HOOKED_VERSIONS) == {}
+    assert cookie_controller.CookieModel is login_hooks._VersionedCookie
+
+
+@pytest.mark.parametrize("user", [None, "root"])
+def test_another_version_of_the_login_library_lets_nobody_in(people, monkeypatch, user) -> None:
+    monkeypatch.setitem(login_hooks.HOOKED_VERSIONS, "streamlit-authenticator", "0.0.1")
+    at = start(user=user)
+    assert not at.exception
+    assert [e.value for e in at.error] == [login_hooks.UNAVAILABLE]
+    assert not at.text_input
+    assert not at.sidebar.markdown
+
+
+def test_differing_names_the_installed_version_or_none() -> None:
+    installed = requirement_pins()["streamlit"]
+    assert pins.differing({"streamlit": installed}) == {}
+    assert pins.differing({"streamlit": "0.0.1"}) == {"streamlit": installed}
+    assert pins.differing({"no-such-library-here": "1.0"}) == {
+        "no-such-library-here": pins.NOT_INSTALLED
+    }

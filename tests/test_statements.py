@@ -14,10 +14,10 @@ from xhtml2pdf import context as pisa_context
 from xhtml2pdf import reportlab_paragraph
 
 from lib import statements
-from lib.config import PROJECT_ROOT
 from lib.models import Company, CompanyTemplate, Customer, OpenItem, Recipient
 from lib.normalize import InvalidValue
 from lib.statements import message, pdf
+from tests.support import requirement_pins
 
 CUTOFF = date(2020, 3, 2)
 
@@ -634,11 +634,7 @@ def test_preview_gathers_recipients_subject_and_pdf(sessions, ledger, tmp_path) 
 
 
 def test_the_xhtml2pdf_hooks_are_installed_on_the_pinned_versions() -> None:
-    pins = dict(
-        line.split("==", 1)
-        for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    )
+    pins = requirement_pins()
     assert {name: pins[name] for name in pdf.HOOKED_VERSIONS} == pdf.HOOKED_VERSIONS
     assert pdf.hooks_fit()
     pdf._speedups()

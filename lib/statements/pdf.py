@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from xhtml2pdf import parser as pisa_parser
 from xhtml2pdf import pisa, reportlab_paragraph
 from xhtml2pdf.config.resources import ResourceAccessPolicy
 
-from lib import formatting, statements, templating
+from lib import formatting, pins, statements, templating
 from lib.statements import fonts, labels
 
 TEMPLATE = "estado_cuenta.html"
@@ -265,7 +264,7 @@ HOOKED_VERSIONS = {"xhtml2pdf": "0.2.28", "reportlab": "5.1.0"}
 
 def hooks_fit() -> bool:
     """Whether the installed xhtml2pdf and ReportLab are the ones `_speedups` knows."""
-    return all(metadata.version(name) == pinned for name, pinned in HOOKED_VERSIONS.items())
+    return not pins.differing(HOOKED_VERSIONS)
 
 
 @cache

@@ -7,6 +7,10 @@ database) and its cookie also carries the user's session version, which every ru
 against the database: logout, deactivation and a password change end every other session.
 Nothing here calls the library's `register_user`.
 
+These hooks are written for the versions in HOOKED_VERSIONS (pinned in requirements.txt). On
+any other the library could check passwords its own way, without lockout or session versions,
+so nobody gets in: the login says access is unavailable, and the log says which version.
+
 The library reads its cookie from `st.context.cookies` but also renders, on every run, a
 component that reads all cookies in the browser and, once mounted, reruns the app to report
 them. Nobody uses that report, and a login clicked just before it arrives was lost (the rerun
@@ -16,6 +20,7 @@ component to write or delete the cookie.
 
 from __future__ import annotations
 
+import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,9 +36,16 @@ from streamlit_authenticator.controllers import cookie_controller
 from streamlit_authenticator.models import AuthenticationModel, CookieModel
 from streamlit_authenticator.utilities import LoginError
 
-from lib import auth, config, formatting, users
+from lib import auth, config, formatting, pins, users
 from lib.models import utcnow
 
+log = logging.getLogger(__name__)
+
+HOOKED_VERSIONS = {"streamlit-authenticator": "0.4.2", "extra-streamlit-components": "0.1.81"}
+UNAVAILABLE = (
+    "El acceso no está disponible: esta instalación tiene una versión de la biblioteca de "
+    "acceso distinta de la probada. Avisa al administrador del sistema."
+)
 COOKIE_NAME = "envio_masivo_sesion"
 FIELDS = {
     "Form name": "Ingresar",
@@ -162,6 +174,10 @@ cookie_controller.CookieModel = _VersionedCookie
 
 def start(settings: config.Settings, sessions: sessionmaker[Session]) -> None:
     """Build this run's authenticator from the active users; restore a session from a cookie."""
+    if wrong := pins.differing(HOOKED_VERSIONS):
+        log.error("login hooks are written for %s; installed: %s", HOOKED_VERSIONS, wrong)
+        st.error(UNAVAILABLE)
+        st.stop()
     with sessions() as session:
         credentials = {
             "usernames": {
