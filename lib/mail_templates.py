@@ -133,7 +133,7 @@ def check(
         return [Problem(None, f"tiene {len(source):,} caracteres; el máximo es {max_length:,}")]
     try:
         tree = _parser().parse(source)
-        problems = _other_templates(tree) + _unknown_names(tree, html=html)
+        problems = _other_templates(tree) + _recursive_loops(tree) + _unknown_names(tree, html=html)
     except TemplateSyntaxError as exc:  # finding the names compiles: an unknown filter fails
         return [_syntax(exc)]
     return problems or _trial(source, html=html, one_line=one_line)
@@ -213,6 +213,14 @@ def _other_templates(tree: nodes.Template) -> list[Problem]:
     ]
 
 
+def _recursive_loops(tree: nodes.Template) -> list[Problem]:
+    return [
+        Problem(loop.lineno, templating.RECURSIVE_LOOP)
+        for loop in tree.find_all(nodes.For)
+        if loop.recursive
+    ]
+
+
 def _unknown_names(tree: nodes.Template, *, html: bool) -> list[Problem]:
     """Each use of a name the template neither gets nor sets itself (a loop variable, a
     `{% set %}` and Jinja's own `range`, `loop`… are fine), with its line."""
@@ -239,7 +247,7 @@ def _trial(source: str, *, html: bool, one_line: bool) -> list[Problem]:
     try:
         rendered = templating.render_text(source, html=html, **copy.deepcopy(SAMPLE))
     except Exception as exc:  # a typed template can raise anything: say it, never a traceback
-        return [Problem(_line(exc.__traceback__), _render_message(exc))]
+        return [Problem(_line(exc.__traceback__), reason(exc))]
     if one_line and len(rendered.strip().splitlines()) > 1:
         return [
             Problem(
@@ -251,10 +259,14 @@ def _trial(source: str, *, html: bool, one_line: bool) -> list[Problem]:
     return []
 
 
-def _render_message(exc: Exception) -> str:
+def reason(exc: BaseException, data: str = "los datos de ejemplo") -> str:
+    """Why a template failed to render with `data`, in Spanish: said on the Sociedades page,
+    and on a customer's row when a stored template fails with that customer's data."""
     text = str(exc)
-    if isinstance(exc, templating.TooBig):
+    if isinstance(exc, templating.Refused):
         return text
+    if isinstance(exc, RecursionError):
+        return "una macro se usa a sí misma sin fin"
     if isinstance(exc, SecurityError):
         if match := UNSAFE_ATTRIBUTE_RE.search(text):
             return _internal(match.group(1))
@@ -271,11 +283,11 @@ def _render_message(exc: Exception) -> str:
             hint = rows if text.startswith(("'list object'", "'dict object'")) else ""
             return f"el dato no tiene «.{match.group(1)}»{hint}"
         if match := MISSING_ELEMENT_RE.search(text):
-            return f"con los datos de ejemplo no hay un elemento {match.group(1)}"
+            return f"con {data} no hay un elemento {match.group(1)}"
     if name := _failing_filter(exc.__traceback__):
         hint = "; los importes y fechas ya llegan con formato" if name in FORMATTING else ""
         return f"el filtro «{name}» no se puede usar con este dato{hint}"
-    return f"no se pudo armar con los datos de ejemplo: {text}"
+    return f"no se pudo armar con {data}: {text}"
 
 
 def _internal(attribute: str) -> str:

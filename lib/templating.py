@@ -7,11 +7,20 @@ HTML is always autoescaped, so `PEÑA & HIJOS <SA>` prints as written; plain-tex
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    nodes,
+    select_autoescape,
+)
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
@@ -22,6 +31,11 @@ TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 # What a sociedad's template may compute: no email needs more.
 MAX_EXPONENT = 100
 MAX_REPEAT = 100_000
+# Loop turns and characters of one render: an email's table has a few rows per currency, and a
+# typed template must not be able to keep a worker busy (nested loops) or fill its memory.
+MAX_TURNS = 100_000
+MAX_OUTPUT = 2_000_000
+RECURSIVE_LOOP = "los ciclos «recursive» no se pueden usar en una plantilla"
 
 
 def _filters(environment: Environment) -> Environment:
@@ -44,8 +58,12 @@ def files() -> Environment:
     )
 
 
-class TooBig(SecurityError):
-    """What a template computes would not fit in an email (said in Spanish)."""
+class Refused(SecurityError):
+    """What a typed template may not do, said in Spanish."""
+
+
+class TooBig(Refused):
+    """What a template computes would not fit in an email."""
 
 
 class _Sandbox(SandboxedEnvironment):
@@ -75,6 +93,39 @@ def _repeats(left: Any, right: Any) -> int:
     return 0
 
 
+class _Turns:
+    """What is left of one render's MAX_TURNS."""
+
+    def __init__(self) -> None:
+        self.left = MAX_TURNS
+
+
+_turns: ContextVar[_Turns] = ContextVar("template_turns")
+
+
+def counted(iterable: Iterable[Any]) -> Iterator[Any]:
+    """Every `{% for %}` of a typed template goes round through here (see `_counting_loops`),
+    so its turns count against the render's, nested loops and macros included."""
+    turns = _turns.get()
+    for item in iterable:
+        turns.left -= 1
+        if turns.left < 0:
+            raise TooBig(f"la plantilla da más de {MAX_TURNS:,} vueltas en sus ciclos")
+        yield item
+
+
+def _counting_loops(tree: nodes.Template) -> nodes.Template:
+    """The template with each loop's iterable wrapped in `counted`, by a name that a template
+    cannot write. A recursive loop calls itself on new iterables that would not be counted."""
+    for loop in tree.find_all(nodes.For):
+        if loop.recursive:
+            raise Refused(RECURSIVE_LOOP)
+        loop.iter = nodes.Call(
+            nodes.ImportedName(f"{__name__}.counted"), [loop.iter], [], None, None
+        )
+    return tree
+
+
 @cache
 def sandbox(html: bool) -> SandboxedEnvironment:
     """The environment a sociedad's template renders in (`lib.mail_templates` reads it with
@@ -97,5 +148,24 @@ def render_file(name: str, **context: Any) -> str:
 
 
 def render_text(source: str, *, html: bool = False, **context: Any) -> str:
-    """Render a template typed in the app (a sociedad's own subject or body)."""
-    return sandbox(html).from_string(source).render(**context)
+    """Render a template typed in the app (a sociedad's own subject or body), within
+    MAX_TURNS loop turns and MAX_OUTPUT characters."""
+    template = _compiled(source, html)
+    token = _turns.set(_Turns())
+    try:
+        parts, length = [], 0
+        for part in template.generate(**context):
+            length += len(part)
+            if length > MAX_OUTPUT:
+                raise TooBig(f"el resultado pasa de {MAX_OUTPUT:,} caracteres")
+            parts.append(part)
+        return "".join(parts)
+    finally:
+        _turns.reset(token)
+
+
+@lru_cache(maxsize=64)
+def _compiled(source: str, html: bool) -> Template:
+    """A send renders the same few templates for every customer: compiled once each."""
+    environment = sandbox(html)
+    return environment.from_string(_counting_loops(environment.parse(source)))

@@ -270,6 +270,49 @@ def test_a_template_that_would_eat_memory_is_refused_before_it_runs(
         templating.render_text(source, **mail_templates.SAMPLE)
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{% for i in range(400) %}{% for c in cliente * 400 %}{% endfor %}{% endfor %}",
+        "{% macro m(n) %}{% if n %}{% for i in range(10) %}{{ m(n - 1) }}{% endfor %}{% endif %}"
+        "{% endmacro %}{{ m(20) }}",
+    ],
+)
+def test_loops_that_would_keep_a_worker_busy_are_stopped_at_the_turn_limit(source: str) -> None:
+    [problem] = mail_templates.check(source, html=False)
+    assert problem.message == "la plantilla da más de 100,000 vueltas en sus ciclos"
+    with pytest.raises(templating.TooBig):
+        templating.render_text(source, **mail_templates.SAMPLE)
+
+
+def test_a_result_larger_than_an_email_is_refused() -> None:
+    source = "{% set x = 'a' * 100000 %}{% for i in range(30) %}{{ x }}{% endfor %}"
+    assert messages(source) == ["El resultado pasa de 2,000,000 caracteres"]
+
+
+def test_loops_within_the_limits_work_as_jinja_loops() -> None:
+    source = (
+        "{% for fila in saldos %}{{ loop.index }}/{{ loop.length }} {{ fila.moneda }}"
+        "{% if not loop.last %}, {% endif %}{% else %}nada{% endfor %}"
+        "|{% for k, v in pares %}{{ k }}={{ v }} {% endfor %}"
+        "|{% for i in [] %}x{% else %}vacío{% endfor %}"
+    )
+    rendered = templating.render_text(
+        source, saldos=mail_templates.SAMPLE["saldos"], pares=[("a", 1), ("b", 2)]
+    )
+    assert rendered == "1/2 MXN, 2/2 USD|a=1 b=2 |vacío"
+
+
+def test_recursive_loops_and_endless_macros_are_refused_with_their_reason() -> None:
+    assert messages("x\n{% for i in saldos recursive %}{{ loop(i) }}{% endfor %}") == [
+        "Línea 2: los ciclos «recursive» no se pueden usar en una plantilla"
+    ]
+    assert messages("{% macro m() %}{{ m() }}{% endmacro %}\n{{ m() }}") == [
+        "Línea 1: una macro se usa a sí misma sin fin"
+    ]
+
+
 def test_small_arithmetic_and_repeats_still_work() -> None:
     assert templating.render_text("{{ 3 * 4 }} {{ '-' * 3 }} {{ 2 ** 10 }}") == "12 --- 1024"
 

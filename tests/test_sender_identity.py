@@ -296,14 +296,33 @@ def test_the_defaults_copied_as_a_sociedads_own_render_as_the_defaults_do(
         ("subject", "Estado {{ nombre }}"),
         ("text_body", "Hola {{ cliente.__class__.__mro__ }}"),
         ("html_body", "<p>{{ saldos[9].saldo }}</p>"),
+        ("text_body", "{{ 100 / (saldos|length - saldos|length) }}"),
+        (
+            "text_body",
+            "{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
+        ),
     ],
 )
 def test_a_stored_template_that_fails_fails_the_customer_with_its_reason(
     sessions, ledger, tmp_path, part: str, source: str
 ) -> None:
+    """Any failure of a typed template with this customer's data, not only Jinja's own."""
     own_template(sessions, **{part: source})
     with pytest.raises(InvalidValue, match=r"la plantilla de la sociedad \(SM02, Español, "):
         built(sessions, tmp_path)
+
+
+def test_a_stored_template_failing_with_the_customers_data_says_so(
+    sessions, ledger, tmp_path
+) -> None:
+    own_template(sessions, text_body="{{ 100 / (saldos|length - saldos|length) }}")
+    with pytest.raises(InvalidValue) as failed:
+        built(sessions, tmp_path)
+    assert str(failed.value) == (
+        "la plantilla de la sociedad (SM02, Español, Cuerpo de texto) tiene un error: no se "
+        "pudo armar con los datos de este cliente: division by zero; corrígela en "
+        "Administración › Sociedades"
+    )
 
 
 def test_a_stored_template_that_fails_is_a_failed_row_and_the_run_goes_on(

@@ -21,11 +21,19 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from jinja2 import TemplateError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lib import bounce_marks, emails, formatting, languages, payments, statements, templating
+from lib import (
+    bounce_marks,
+    emails,
+    formatting,
+    languages,
+    mail_templates,
+    payments,
+    statements,
+    templating,
+)
 from lib.config import Settings
 from lib.mail import envelope
 from lib.models import Company, CompanyTemplate, Recipient
@@ -45,6 +53,7 @@ HTML_TEMPLATES = {
 }
 # A sociedad's own text body, shown as HTML when it has no HTML body of its own.
 TEXT_AS_HTML = "correo_texto.html"
+CUSTOMER_DATA = "los datos de este cliente"
 BODY_OPEN_RE = re.compile(r"<body[^>]*>", re.IGNORECASE)
 BODY_CLOSE_RE = re.compile(r"</body\s*>", re.IGNORECASE)
 HEADERS_BYTES = 4096
@@ -461,9 +470,10 @@ def _own(
     customer with a reason the analyst can act on, never the worker."""
     try:
         return templating.render_text(source, html=html, **values)
-    except TemplateError as exc:
+    except Exception as exc:  # a typed template can raise anything with this customer's data
         where = f"{statement.company.code}, {languages.NAMES.get(statement.language, '')}, {part}"
+        why = mail_templates.reason(exc, CUSTOMER_DATA)
         raise InvalidValue(
-            f"la plantilla de la sociedad ({where}) tiene un error: {exc.message or exc}; "
+            f"la plantilla de la sociedad ({where}) tiene un error: {why}; "
             "corrígela en Administración › Sociedades"
         ) from None
