@@ -20,6 +20,9 @@ from lib.ui import actor, literal, refuse, report, session, settings
 Slots = dict[str, DeltaGenerator]
 REFERENCE_NAMES = {payments.CUSTOMER_NO: "No. Cliente", payments.TAX_ID: "RFC"}
 SAVED = "sociedad-grabada"
+# The placeholder list beside the templates scrolls at about the height of the language tab's
+# fields, so that Grabar comes right after them.
+PLACEHOLDERS_HEIGHT = 640
 # The uploaders' own limits, drawn over the app-wide "XLSX, CSV" (lib.ui.UPLOADER_TEXTS).
 UPLOADER_LIMITS = {
     "sociedad-logo": f"Hasta {companies.MAX_LOGO_BYTES // (1024 * 1024)} MB · PNG, JPEG",
@@ -204,7 +207,7 @@ def _templates(
     with placeholders:
         st.markdown("**Datos que puedes usar**")
         # A list, not a table: a narrow column broke `{{ sociedad_codigo }}` over three lines.
-        st.markdown(
+        st.container(height=PLACEHOLDERS_HEIGHT, border=False).markdown(
             "\n".join(
                 f"- `{{{{ {key} }}}}` — {literal(meaning)}"
                 for key, meaning in mail_templates.PLACEHOLDERS.items()
