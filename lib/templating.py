@@ -24,6 +24,7 @@ from jinja2 import (
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 
 from lib import formatting
 
@@ -93,37 +94,67 @@ def _repeats(left: Any, right: Any) -> int:
     return 0
 
 
-class _Turns:
-    """What is left of one render's MAX_TURNS."""
+class _Budget:
+    """What is left of one render's MAX_TURNS and MAX_OUTPUT."""
 
     def __init__(self) -> None:
-        self.left = MAX_TURNS
+        self.turns = MAX_TURNS
+        self.characters = MAX_OUTPUT
 
 
-_turns: ContextVar[_Turns] = ContextVar("template_turns")
+_budget: ContextVar[_Budget] = ContextVar("template_budget")
 
 
 def counted(iterable: Iterable[Any]) -> Iterator[Any]:
-    """Every `{% for %}` of a typed template goes round through here (see `_counting_loops`),
-    so its turns count against the render's, nested loops and macros included."""
-    turns = _turns.get()
+    """Every `{% for %}` of a typed template goes round through here (see `_Budgeted`), so its
+    turns count against the render's, nested loops and macros included."""
+    budget = _budget.get()
     for item in iterable:
-        turns.left -= 1
-        if turns.left < 0:
+        budget.turns -= 1
+        if budget.turns < 0:
             raise TooBig(f"la plantilla da más de {MAX_TURNS:,} vueltas en sus ciclos")
         yield item
 
 
-def _counting_loops(tree: nodes.Template) -> nodes.Template:
-    """The template with each loop's iterable wrapped in `counted`, by a name that a template
-    cannot write. A recursive loop calls itself on new iterables that would not be counted."""
-    for loop in tree.find_all(nodes.For):
-        if loop.recursive:
+def charged(value: Any) -> Any:
+    """Every text a typed template writes or joins with `~` passes here, inside macros and
+    `{% set %}` blocks too, so no loop can build a text larger than an email in memory."""
+    if isinstance(value, str):
+        budget = _budget.get()
+        budget.characters -= len(value)
+        if budget.characters < 0:
+            raise TooBig(f"el resultado pasa de {MAX_OUTPUT:,} caracteres")
+    return value
+
+
+def _through(function: str, node: nodes.Expr) -> nodes.Call:
+    """`node` passed to one of the functions above, by a name that a template cannot write."""
+    call = nodes.Call(nodes.ImportedName(f"{__name__}.{function}"), [node], [], None, None)
+    return call.set_lineno(node.lineno)  # errors keep the template's line
+
+
+class _Budgeted(NodeTransformer):
+    """A parsed template whose loops, output and `~` go through `counted` and `charged`. A
+    recursive loop calls itself on new iterables that would not be counted: refused."""
+
+    def visit_For(self, node: nodes.For) -> nodes.For:
+        if node.recursive:
             raise Refused(RECURSIVE_LOOP)
-        loop.iter = nodes.Call(
-            nodes.ImportedName(f"{__name__}.counted"), [loop.iter], [], None, None
-        )
-    return tree
+        self.generic_visit(node)
+        node.iter = _through("counted", node.iter)
+        return node
+
+    def visit_Output(self, node: nodes.Output) -> nodes.Output:
+        self.generic_visit(node)
+        node.nodes = [
+            part if isinstance(part, nodes.TemplateData) else _through("charged", part)
+            for part in node.nodes
+        ]
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Call:
+        self.generic_visit(node)
+        return _through("charged", node)
 
 
 @cache
@@ -151,21 +182,15 @@ def render_text(source: str, *, html: bool = False, **context: Any) -> str:
     """Render a template typed in the app (a sociedad's own subject or body), within
     MAX_TURNS loop turns and MAX_OUTPUT characters."""
     template = _compiled(source, html)
-    token = _turns.set(_Turns())
+    token = _budget.set(_Budget())
     try:
-        parts, length = [], 0
-        for part in template.generate(**context):
-            length += len(part)
-            if length > MAX_OUTPUT:
-                raise TooBig(f"el resultado pasa de {MAX_OUTPUT:,} caracteres")
-            parts.append(part)
-        return "".join(parts)
+        return template.render(**context)
     finally:
-        _turns.reset(token)
+        _budget.reset(token)
 
 
 @lru_cache(maxsize=64)
 def _compiled(source: str, html: bool) -> Template:
     """A send renders the same few templates for every customer: compiled once each."""
     environment = sandbox(html)
-    return environment.from_string(_counting_loops(environment.parse(source)))
+    return environment.from_string(_Budgeted().visit(environment.parse(source)))

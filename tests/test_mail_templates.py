@@ -286,9 +286,21 @@ def test_loops_that_would_keep_a_worker_busy_are_stopped_at_the_turn_limit(sourc
         templating.render_text(source, **mail_templates.SAMPLE)
 
 
-def test_a_result_larger_than_an_email_is_refused() -> None:
-    source = "{% set x = 'a' * 100000 %}{% for i in range(30) %}{{ x }}{% endfor %}"
-    assert messages(source) == ["El resultado pasa de 2,000,000 caracteres"]
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(30) %}{{ x }}{% endfor %}",
+        "{% macro m() %}{% for i in range(100000) %}{{ x }}{% endfor %}{% endmacro %}{{ m()[:9] }}",
+        "{% set y %}{% for i in range(100) %}{{ x }}{% endfor %}{% endset %}",
+        "{% set ns = namespace(s='') %}{% for i in range(1000) %}{% set ns.s = ns.s ~ x %}"
+        "{% endfor %}",
+    ],
+)
+def test_a_text_larger_than_an_email_is_refused_wherever_it_is_built(source: str) -> None:
+    """Written out, in a macro, in a {% set %} block or joined with ~: each stops at the limit
+    instead of building gigabytes first."""
+    source = "{% set x = 'a' * 100000 %}\n" + source
+    assert messages(source) == ["Línea 2: el resultado pasa de 2,000,000 caracteres"]
 
 
 def test_loops_within_the_limits_work_as_jinja_loops() -> None:
