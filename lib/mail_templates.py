@@ -309,12 +309,14 @@ def _line(tb: TracebackType | None) -> int | None:
 
 
 def _failing_filter(tb: TracebackType | None) -> str | None:
-    """The filter that failed: what the template's last frame called, if a filter."""
+    """The filter that failed: what the template's last frame called, if a filter (past the
+    sandbox's own check around each filter)."""
     frames = _frames(tb)
     last = max((i for i, frame in enumerate(frames) if _in_template(frame)), default=None)
-    if last is None or last + 1 == len(frames):
+    if last is None:
         return None
-    return _filter_codes().get(frames[last + 1].tb_frame.f_code)
+    called = [f for f in frames[last + 1 :] if f.tb_frame.f_code.co_filename != templating.__file__]
+    return _filter_codes().get(called[0].tb_frame.f_code) if called else None
 
 
 def _in_template(frame: TracebackType) -> bool:

@@ -7,9 +7,10 @@ HTML is always autoescaped, so `PEÑA & HIJOS <SA>` prints as written; plain-tex
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
-from functools import cache, lru_cache
+from functools import cache, lru_cache, wraps
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ MAX_REPEAT = 100_000
 # typed template must not be able to keep a worker busy (nested loops) or fill its memory.
 MAX_TURNS = 100_000
 MAX_OUTPUT = 2_000_000
+# A %-format's or str.format's conversion spec, whose numbers are widths and precisions.
+PRINTF_SPEC_RE = re.compile(r"%(?:\([^)]*\))?[#0 +-]*\d*(?:\.\d+)?")
+FORMAT_SPEC_RE = re.compile(r"\{[^{}]*:([^{}]*)\}")
 RECURSIVE_LOOP = "los ciclos «recursive» no se pueden usar en una plantilla"
 
 
@@ -70,16 +74,30 @@ class TooBig(Refused):
 class _Sandbox(SandboxedEnvironment):
     """Jinja's sandbox keeps a template away from Python's internals, not from memory: `*` and
     `**` are checked here so that `{{ 'a' * 10**9 }}` is refused instead of taking a gigabyte
-    at send time. `safe` is gone: an admin's HTML is theirs, a customer's name never is."""
+    at send time, and so is any number over MAX_REPEAT given to a function, a filter or a
+    format (`center(10**9)`, `'%1000000000d' % 1`). `safe` is gone: an admin's HTML is
+    theirs, a customer's name never is."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and _big(right, MAX_EXPONENT):
             raise TooBig(f"la potencia {right} es demasiado grande")
         if operator == "*" and _repeats(left, right) > MAX_REPEAT:
             raise TooBig("el resultado de la multiplicación es demasiado largo")
+        if operator == "%" and isinstance(left, str):
+            _check_widths(left, PRINTF_SPEC_RE)
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if __obj is not __self.globals.get("range"):  # range has its own limit, said as such
+            _check_numbers(args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, str) and attribute in {"format", "format_map"}:
+            _check_widths(obj, FORMAT_SPEC_RE)
+        return super().getattr(obj, attribute)
 
 
 def _big(value: Any, limit: int) -> bool:
@@ -92,6 +110,33 @@ def _repeats(left: Any, right: Any) -> int:
         if isinstance(sequence, str | list | tuple) and isinstance(times, int):
             return len(sequence) * times
     return 0
+
+
+def _check_numbers(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_REPEAT:
+            raise TooBig(f"el número {value:,} es demasiado grande para una plantilla")
+
+
+def _check_widths(text: Any, specs: re.Pattern[str]) -> None:
+    """The widths and precisions in a format string (`%9d`, `{:>9}`), which size its result."""
+    if not isinstance(text, str):
+        return
+    for spec in specs.findall(text):
+        _check_numbers(tuple(int(digits) for digits in re.findall(r"\d+", spec)), {})
+
+
+def _bounded(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter that refuses numbers over MAX_REPEAT (and, for `format`, such widths)."""
+
+    @wraps(function)  # keeps Jinja's pass_context and friends
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        _check_numbers(args, kwargs)
+        if name == "format" and args:
+            _check_widths(args[0], PRINTF_SPEC_RE)
+        return function(*args, **kwargs)
+
+    return checked
 
 
 class _Budget:
@@ -166,6 +211,9 @@ def sandbox(html: bool) -> SandboxedEnvironment:
     )
     del environment.filters["safe"]
     _filters(environment)
+    environment.filters = {
+        name: _bounded(name, function) for name, function in environment.filters.items()
+    }
     return environment
 
 

@@ -258,6 +258,13 @@ def test_a_subject_longer_than_its_maximum_is_refused() -> None:
         ("{{ [0] * 1000000 }}", "multiplicación es demasiado largo"),
         ("{{ cliente * 100000 }}", "multiplicación es demasiado largo"),
         ("{{ 2 ** 1000000 }}", "la potencia 1000000 es demasiado grande"),
+        ("{{ cliente.center(1000000000) }}", "el número 1,000,000,000 es demasiado grande"),
+        ("{{ cliente|center(1000000000) }}", "el número 1,000,000,000 es demasiado grande"),
+        ("{{ cliente|indent(10 ** 9) }}", "el número 1,000,000,000 es demasiado grande"),
+        ("{{ '%1000000000d' % 1 }}", "el número 1,000,000,000 es demasiado grande"),
+        ("{{ '%.200000f'|format(1) }}", "el número 200,000 es demasiado grande"),
+        ("{{ '{:>1000000000}'.format(1) }}", "el número 1,000,000,000 es demasiado grande"),
+        ("{{ '{0:>{1}}'.format(1, 10 ** 9) }}", "el número 1,000,000,000 es demasiado grande"),
     ],
 )
 def test_a_template_that_would_eat_memory_is_refused_before_it_runs(
@@ -327,6 +334,14 @@ def test_recursive_loops_and_endless_macros_are_refused_with_their_reason() -> N
 
 def test_small_arithmetic_and_repeats_still_work() -> None:
     assert templating.render_text("{{ 3 * 4 }} {{ '-' * 3 }} {{ 2 ** 10 }}") == "12 --- 1024"
+
+
+def test_small_widths_and_numbers_in_text_still_work() -> None:
+    source = (
+        "{{ '%5d'|format(3) }}|{{ '{:>4}'.format(2) }}|{{ 'ab'|center(6) }}|"
+        "{{ 'Folio 2026000: %s' % 1 }}|{{ 'x'.ljust(3, '.') }}"
+    )
+    assert templating.render_text(source) == "    3|   2|  ab  |Folio 2026000: 1|x.."
 
 
 def test_safe_cannot_unescape_a_customers_name_in_html() -> None:
