@@ -35,7 +35,7 @@ from lib.models import Customer, Recipient, SendItem
 from lib.sending import runs
 from lib.sending.status import ItemStatus
 from tests.support import AppServer
-from tests.test_browser import IDLE
+from tests.test_browser import IDLE, session_cookie
 
 SESSIONS = 10
 PASSWORD = "clave-concurrente-1"
@@ -171,7 +171,11 @@ def test_ten_sessions_edit_the_catalog_while_a_send_run_goes_on(
             started,
             lambda p: p.get_by_role("button", name="Cerrar sesión").is_visible() and idle(p),
         )
-        pages[0].wait_for_timeout(1_000)  # the remember-me cookie component reruns each app once
+        # The remember-me cookie's component reruns each app once more, after it wrote the
+        # cookie: a click sent into that rerun can be lost (seen in CI under load, after a fixed
+        # 1 s wait). So wait for every cookie, then for every page to be idle, as log_in does.
+        all_until(pages, [time.monotonic()] * SESSIONS, lambda p: session_cookie(p) is not None)
+        pages[0].wait_for_timeout(300)
         all_until(pages, [time.monotonic()] * SESSIONS, idle)
 
         started = []
