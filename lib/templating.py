@@ -40,6 +40,7 @@ MAX_OUTPUT = 2_000_000
 # A %-format's or str.format's conversion spec, whose numbers are widths and precisions.
 PRINTF_SPEC_RE = re.compile(r"%(?:\([^)]*\))?[#0 +-]*\d*(?:\.\d+)?")
 FORMAT_SPEC_RE = re.compile(r"\{[^{}]*:([^{}]*)\}")
+TOO_LONG = f"el resultado pasa de {MAX_OUTPUT:,} caracteres"
 RECURSIVE_LOOP = "los ciclos «recursive» no se pueden usar en una plantilla"
 
 
@@ -92,6 +93,8 @@ class _Sandbox(SandboxedEnvironment):
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         if __obj is not __self.globals.get("range"):  # range has its own limit, said as such
             _check_numbers(args, kwargs)
+        if isinstance(getattr(__obj, "__self__", None), str):
+            args = _sized(__obj.__name__, __obj.__self__, args)
         return super().call(__context, __obj, *args, **kwargs)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -126,14 +129,42 @@ def _check_widths(text: Any, specs: re.Pattern[str]) -> None:
         _check_numbers(tuple(int(digits) for digits in re.findall(r"\d+", spec)), {})
 
 
+def _sized(method: str, text: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`text.replace(old, new)` and `text.join(items)` multiply their arguments, so the size of
+    their result is known before it is built: refused over MAX_OUTPUT. The items are listed
+    here once and passed on as a list, so a generator is still joined whole."""
+    if method == "join" and args:
+        items = list(args[0])
+        _check_size(len(text) * len(items))
+        return (items, *args[1:])
+    if method == "replace" and len(args) >= 2 and all(isinstance(a, str) for a in args[:2]):
+        old, new = args[0], args[1]
+        _check_size(len(text) + (text.count(old) if old else len(text) + 1) * len(new))
+    return args
+
+
+def _check_size(characters: int) -> None:
+    if characters > MAX_OUTPUT:
+        raise TooBig(TOO_LONG)
+
+
 def _bounded(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """A filter that refuses numbers over MAX_REPEAT (and, for `format`, such widths)."""
+    """A filter that refuses numbers over MAX_REPEAT, and the filters that size their result
+    by their arguments (`format`'s widths, `replace`, `join`) what would pass MAX_OUTPUT.
+    Jinja gives `replace` and `join` its evaluation context first: their `args[1]` is the
+    value."""
 
     @wraps(function)  # keeps Jinja's pass_context and friends
     def checked(*args: Any, **kwargs: Any) -> Any:
         _check_numbers(args, kwargs)
         if name == "format" and args:
             _check_widths(args[0], PRINTF_SPEC_RE)
+        if name == "replace" and len(args) >= 4:
+            _sized("replace", str(args[1]), args[2:4])
+        if name == "join" and len(args) >= 2:
+            separator = args[2] if len(args) > 2 else kwargs.get("d", "")
+            [items] = _sized("join", str(separator), (args[1],))
+            args = (args[0], items, *args[2:])
         return function(*args, **kwargs)
 
     return checked
@@ -168,7 +199,7 @@ def charged(value: Any) -> Any:
         budget = _budget.get()
         budget.characters -= len(value)
         if budget.characters < 0:
-            raise TooBig(f"el resultado pasa de {MAX_OUTPUT:,} caracteres")
+            raise TooBig(TOO_LONG)
     return value
 
 

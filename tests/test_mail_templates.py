@@ -301,6 +301,11 @@ def test_loops_that_would_keep_a_worker_busy_are_stopped_at_the_turn_limit(sourc
         "{% set y %}{% for i in range(100) %}{{ x }}{% endfor %}{% endset %}",
         "{% set ns = namespace(s='') %}{% for i in range(1000) %}{% set ns.s = ns.s ~ x %}"
         "{% endfor %}",
+        "{{ x.replace('a', x)[:9] }}",
+        "{{ (x|replace('a', x))[:9] }}",
+        "{{ x.join(range(100000)|map('string'))[:9] }}",
+        "{{ (range(100000)|join(x))[:9] }}",
+        "{{ (range(100000)|join(d=x))[:9] }}",
     ],
 )
 def test_a_text_larger_than_an_email_is_refused_wherever_it_is_built(source: str) -> None:
@@ -339,9 +344,13 @@ def test_small_arithmetic_and_repeats_still_work() -> None:
 def test_small_widths_and_numbers_in_text_still_work() -> None:
     source = (
         "{{ '%5d'|format(3) }}|{{ '{:>4}'.format(2) }}|{{ 'ab'|center(6) }}|"
-        "{{ 'Folio 2026000: %s' % 1 }}|{{ 'x'.ljust(3, '.') }}"
+        "{{ 'Folio 2026000: %s' % 1 }}|{{ 'x'.ljust(3, '.') }}|{{ 'a b'.replace(' ', '_') }}|"
+        "{{ 'a b'|replace(' ', '-') }}|{{ ', '.join(['a', 'b']) }}|"
+        "{{ '-'.join(range(3)|map('string')) }}|{{ ['x', 'y']|join(d='+') }}"
     )
-    assert templating.render_text(source) == "    3|   2|  ab  |Folio 2026000: 1|x.."
+    assert templating.render_text(source) == (
+        "    3|   2|  ab  |Folio 2026000: 1|x..|a_b|a-b|a, b|0-1-2|x+y"
+    )
 
 
 def test_safe_cannot_unescape_a_customers_name_in_html() -> None:
