@@ -240,3 +240,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if report.when == "call" and report.failed:
         item.failed = True  # type: ignore[attr-defined]
     return report
+
+
+# Fixtures that start a whole app (a `streamlit run`) or Chromium (`page` needs `browser`):
+# the heaviest tests. Not `page` itself, which some AppTests use as a parameter's name.
+WHOLE_APP_FIXTURES = {"app_server", "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With two pytest-xdist workers (scripts/test, `--dist loadgroup`) the tests that start
+    an app or a browser all run on one worker, one at a time, as before: two of them at once
+    on two cores made the grid's late reruns drop pastes. The other worker takes the rest."""
+    for item in items:
+        if WHOLE_APP_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("whole-app"))
